@@ -1,0 +1,235 @@
+"""Code-switching (Litschko et al. 2023): replace words of queries/passages by lexicon translations.
+
+- BL-CS: queries switched towards one language, passages towards another (X-Y; X=Y and X=en allowed).
+- ML-CS: for every token a language is drawn uniformly from the side's set, then looked up.
+- Wiki-CS: BL-CS with a parallel-titles lexicon at p=1.0.
+
+Tokens are Treebank-compatible word spans (the fast regex by default, NLTK's TreebankWordTokenizer with
+`tokenizer="treebank"`); replacements are made in place, so everything that is not switched, spacing and
+scripts included, is returned byte for byte (detokenization is exact). Lookup is lower-cased; multi-word
+entries match longest first. Every (seed, example id, side) has its own RNG, so `num_proc`, sharding and
+resumption give identical output.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Mapping
+
+import datasets
+
+from builders.errors import CsirError
+from builders.lexicons.base import Lexicon
+from builders.sources.pairs import rng_for
+
+VARIANTS = ("zero-shot", "bl-cs", "ml-cs", "wiki-cs")
+# Treebank-style word tokens: hyphenated words stay whole ("well-known"); clitics split off as Treebank does
+# ("don't" -> "do" "n't", "dog's" -> "dog" "'s"). Clitics and numbers are not content tokens.
+WORD_RE = re.compile(r"[^\W_]+?(?=[nN]['’][tT]\b)|[nN]['’][tT]\b|['’](?:[sSdDmM]|re|ve|ll|RE|VE|LL)\b|[^\W_]+(?:-[^\W_]+)*")
+
+
+def is_content(token: str) -> bool:
+    return token[0].isalnum() and token.lower() not in ("n't", "n’t") and not token.replace("-", "").isdigit()
+_GAP_RE = re.compile(r"[ \t]+")
+
+
+@dataclass
+class CodeSwitchConfig:
+    """Every knob that shapes the output; recorded in manifests and cards."""
+
+    variant: str = "bl-cs"
+    query_langs: list[str] = field(default_factory=list)   # [] = queries stay as they are
+    passage_langs: list[str] = field(default_factory=list)
+    p: float = 0.5
+    seed: int = 0
+    translation: str = "top1"          # top1 (paper) | sample (uniform over the k-best)
+    tokenizer: str = "fast"            # fast | treebank (NLTK)
+    source_lang: str = "en"
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise CsirError(f"--variant: unknown variant '{self.variant}' (choose from {', '.join(VARIANTS)})")
+        if not 0.0 <= float(self.p) <= 1.0:
+            raise CsirError(f"--p: must be in [0, 1], got {self.p}")
+        if self.translation not in ("top1", "sample"):
+            raise CsirError(f"--translation: 'top1' or 'sample', got '{self.translation}'")
+        if self.tokenizer not in ("fast", "treebank"):
+            raise CsirError(f"--tokenizer: 'fast' or 'treebank', got '{self.tokenizer}'")
+        self.p = float(self.p)
+        self.query_langs = [l for l in self.query_langs if l != self.source_lang]
+        self.passage_langs = [l for l in self.passage_langs if l != self.source_lang]
+        if self.variant == "zero-shot":
+            self.query_langs, self.passage_langs = [], []
+
+    def config_name(self) -> str:
+        if self.variant == "zero-shot":
+            return "zero-shot"
+        if self.variant == "ml-cs":
+            langs = sorted(set(self.query_langs) | set(self.passage_langs))
+            return f"ml-cs-p{self.p:g}-{'-'.join(langs)}"
+        q = self.query_langs[0] if self.query_langs else self.source_lang
+        d = self.passage_langs[0] if self.passage_langs else self.source_lang
+        p = f"{self.p:.1f}" if self.p in (0.0, 1.0) else f"{self.p:g}"
+        return f"{self.variant}-p{p}-{q}-{d}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Table:
+    """A lexicon prepared for matching: key → chosen-from targets, and max n-gram length per first word."""
+
+    def __init__(self, lexicon: Lexicon):
+        self.targets = {k: [t for t, _ in v] for k, v in lexicon.entries.items() if v}
+        self.max_n: dict[str, int] = {}
+        for key in self.targets:
+            if " " in key:
+                first, n = key.split(" ", 1)[0], key.count(" ") + 1
+                if n > self.max_n.get(first, 1):
+                    self.max_n[first] = n
+
+
+class CodeSwitcher:
+    def __init__(self, config: CodeSwitchConfig, lexicons: Mapping[str, Lexicon]):
+        self.config = config
+        needed = set(config.query_langs) | set(config.passage_langs)
+        missing = sorted(needed - set(lexicons))
+        if missing:
+            raise CsirError(f"--lexicon: no lexicon for language(s) {', '.join(missing)}")
+        self.tables = {lang: _Table(lexicons[lang]) for lang in sorted(needed)}
+        self.side_langs = {"query": list(config.query_langs), "passage": list(config.passage_langs)}
+        self._treebank = None
+        if config.tokenizer == "treebank":
+            from nltk.tokenize import TreebankWordTokenizer
+            self._treebank = TreebankWordTokenizer()
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        if self._treebank is None:
+            return [m.span() for m in WORD_RE.finditer(text)]
+        return [(s, e) for s, e in self._treebank.span_tokenize(text) if any(c.isalnum() for c in text[s:e])]
+
+    def switch(self, text: str, example_id, side: str, epoch: int | None = None) -> tuple[str, int, int]:
+        """Return (switched text, content tokens switched, content tokens)."""
+        return self.switch_counts(text, example_id, side, epoch)[:3]
+
+    def switch_counts(self, text: str, example_id, side: str, epoch: int | None = None) -> tuple[str, int, int, int]:
+        """Return (switched text, switched, content tokens, content tokens the lexicon covered)."""
+        spans = self._spans(text)
+        content = [(s, e) for s, e in spans if is_content(text[s:e])]
+        langs = self.side_langs[side]
+        if not langs or not content or self.config.p == 0.0:
+            return text, 0, len(content), 0
+        cfg = self.config
+        key = (cfg.seed, example_id, side) if epoch is None else (cfg.seed, example_id, side, epoch)
+        rng = rng_for(*key)
+        single = langs[0] if len(langs) == 1 else None
+        lowered = [text[s:e].lower() for s, e in content]
+        out, last, switched, covered, i, n = [], 0, 0, 0, 0, len(content)
+        while i < n:
+            table = self.tables[single or langs[rng.randrange(len(langs))]]
+            word = lowered[i]
+            match_len, targets = 0, None
+            max_n = table.max_n.get(word, 1)
+            for m in range(min(max_n, n - i), 1, -1):  # longest multi-word entry first
+                if all(_GAP_RE.fullmatch(text[content[j][1]:content[j + 1][0]] or " ") for j in range(i, i + m - 1)):
+                    cand = table.targets.get(" ".join(lowered[i:i + m]))
+                    if cand:
+                        match_len, targets = m, cand
+                        break
+            if targets is None:
+                targets = table.targets.get(word)
+                match_len = 1 if targets else 0
+            if targets and (cfg.p >= 1.0 or rng.random() < cfg.p):
+                choice = targets[0] if cfg.translation == "top1" or len(targets) == 1 else targets[rng.randrange(len(targets))]
+                start, end = content[i][0], content[i + match_len - 1][1]
+                out.append(text[last:start]); out.append(choice)
+                last = end
+                switched += match_len
+                covered += match_len
+                i += match_len
+            else:
+                covered += 1 if targets else 0
+                i += 1
+        if not switched:
+            return text, 0, n, covered
+        out.append(text[last:])
+        return "".join(out), switched, n, covered
+
+
+def _batch_fn(switcher: CodeSwitcher, epoch: int | None = None) -> Callable:
+    def fn(batch):
+        ids = batch["id"]
+        result = {k: [] for side in ("query", "passage") for k in (side, f"{side}_switched", f"{side}_content",
+                                                                     f"{side}_covered")}
+        for i, ex_id in enumerate(ids):
+            for side in ("query", "passage"):
+                text, sw, ct, cov = switcher.switch_counts(batch[side][i], ex_id, side, epoch)
+                result[side].append(text); result[f"{side}_switched"].append(sw)
+                result[f"{side}_content"].append(ct); result[f"{side}_covered"].append(cov)
+        return result
+    return fn
+
+
+def check_columns(ds: datasets.Dataset, source: str, required=("query", "passage")) -> None:
+    missing = [c for c in required if c not in ds.column_names]
+    if missing:
+        raise CsirError(f"{source}: missing column(s) {', '.join(repr(c) for c in missing)} "
+                        f"(have {', '.join(ds.column_names)})")
+
+
+def codeswitch_dataset(ds: datasets.Dataset, switcher: CodeSwitcher, *, num_proc: int | None = None,
+                       desc: str | None = None, source: str = "input") -> tuple[datasets.Dataset, datasets.Dataset, dict]:
+    """Switch every row: returns (data with query, passage[, label], meta with id + per-row counts, stats)."""
+    check_columns(ds, source)
+    if "id" not in ds.column_names:
+        ds = ds.add_column("id", [str(i) for i in range(len(ds))])
+    elif ds.features["id"].dtype != "string":
+        ds = ds.cast_column("id", datasets.Value("string"))
+    keep = ["id", "query", "passage"] + (["label"] if "label" in ds.column_names else [])
+    ds = ds.select_columns(keep)
+    mapped = ds.map(_batch_fn(switcher), batched=True, batch_size=1000, num_proc=num_proc if num_proc and num_proc > 1 else None,
+                    desc=desc or f"code-switching ({switcher.config.config_name()})", load_from_cache_file=False)
+    data_cols = ["query", "passage"] + (["label"] if "label" in mapped.column_names else [])
+    data = mapped.select_columns(data_cols)
+    meta = mapped.select_columns(["id"] + [f"{side}_{k}" for side in ("query", "passage")
+                                           for k in ("switched", "content", "covered")])
+    stats = switch_statistics(meta)
+    return data, meta, stats
+
+
+def switch_statistics(meta: datasets.Dataset) -> dict:
+    """Aggregate realised switch ratios: content tokens switched / content tokens, per side and overall."""
+    def entry(sw, ct, cov):
+        return {"switched": sw, "content_tokens": ct, "covered": cov, "ratio": round(sw / ct, 6) if ct else 0.0,
+                "lexicon_coverage": round(cov / ct, 6) if ct else 0.0}
+
+    out, totals = {}, [0, 0, 0]
+    for side in ("query", "passage"):
+        vals = [sum(meta[f"{side}_{k}"]) for k in ("switched", "content", "covered")]
+        out[side] = entry(*vals)
+        totals = [a + b for a, b in zip(totals, vals)]
+    out["overall"] = entry(*totals)
+    return out
+
+
+class DynamicCodeSwitch:
+    """A `set_transform` that re-samples the switching every epoch (call `set_epoch`)."""
+
+    def __init__(self, switcher: CodeSwitcher, epoch: int = 0):
+        self.switcher, self.epoch = switcher, epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __call__(self, batch):
+        if "id" not in batch:
+            raise CsirError("dynamic code-switching needs an 'id' column")
+        out = dict(batch)
+        for side in ("query", "passage"):
+            out[side] = [self.switcher.switch(t, i, side, self.epoch)[0] for t, i in zip(batch[side], batch["id"])]
+        return out
+
+
+def dynamic_codeswitch_transform(switcher: CodeSwitcher, epoch: int = 0) -> DynamicCodeSwitch:
+    return DynamicCodeSwitch(switcher, epoch)

@@ -1,0 +1,130 @@
+"""Lexicons: ranked (source, target, score) translation lists, stored as Hub-layout datasets."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import datasets
+
+from builders.errors import CsirError, where
+
+LEXICON_FEATURES = datasets.Features({
+    "source": datasets.Value("string"),
+    "target": datasets.Value("string"),
+    "score": datasets.Value("float32"),
+    "rank": datasets.Value("int32"),
+})
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_key(text: str) -> str:
+    """Lookup form: lower-cased, single spaces (multi-word entries are matched token by token)."""
+    return _SPACE.sub(" ", text.strip()).lower()
+
+
+@dataclass
+class Lexicon:
+    """source (lower-cased) → targets best first. `name` is what cards and manifests cite."""
+
+    src: str
+    tgt: str
+    entries: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    name: str = ""
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def num_pairs(self) -> int:
+        return sum(len(v) for v in self.entries.values())
+
+    @property
+    def max_words(self) -> int:
+        return max((k.count(" ") + 1 for k in self.entries), default=0)
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[str, str, float]], src: str, tgt: str, *, max_per_source: int | None = None,
+                   name: str = "") -> "Lexicon":
+        """Rank targets per source by score (desc), then first appearance; drop empty and duplicate targets."""
+        grouped: dict[str, dict[str, tuple[float, int]]] = defaultdict(dict)
+        for order, (s, t, score) in enumerate(pairs):
+            key, t = normalize_key(s), _SPACE.sub(" ", t.strip())
+            if not key or not t or t.lower() == key:
+                continue
+            prev = grouped[key].get(t)
+            if prev is None or score > prev[0]:
+                grouped[key][t] = (score, order if prev is None else prev[1])
+        entries = {}
+        for key in sorted(grouped):
+            ranked = sorted(grouped[key].items(), key=lambda kv: (-kv[1][0], kv[1][1]))
+            if max_per_source:
+                ranked = ranked[:max_per_source]
+            entries[key] = [(t, float(sc)) for t, (sc, _) in ranked]
+        return cls(src, tgt, entries, name)
+
+    def to_dataset(self) -> datasets.Dataset:
+        rows = {"source": [], "target": [], "score": [], "rank": []}
+        for key, targets in self.entries.items():
+            for rank, (t, score) in enumerate(targets, 1):
+                rows["source"].append(key); rows["target"].append(t); rows["score"].append(score); rows["rank"].append(rank)
+        return datasets.Dataset.from_dict(rows, features=LEXICON_FEATURES)
+
+    @classmethod
+    def from_dataset(cls, ds: datasets.Dataset, src: str, tgt: str, name: str = "") -> "Lexicon":
+        missing = {"source", "target"} - set(ds.column_names)
+        if missing:
+            raise CsirError(f"{name or 'lexicon'}: missing column(s) {', '.join(sorted(missing))}")
+        score = ds["score"] if "score" in ds.column_names else [1.0] * len(ds)
+        rank = ds["rank"] if "rank" in ds.column_names else list(range(len(ds)))
+        order = sorted(range(len(ds)), key=lambda i: rank[i])
+        src_col, tgt_col = ds["source"], ds["target"]
+        entries: dict[str, list[tuple[str, float]]] = {}
+        for i in order:
+            entries.setdefault(normalize_key(src_col[i]), []).append((tgt_col[i], float(score[i])))
+        return cls(src, tgt, dict(sorted(entries.items())), name)
+
+
+def read_pair_file(path: str | os.PathLike, src: str, tgt: str, *, max_per_source: int | None = None) -> Lexicon:
+    """A plain `src tgt` file (MUSE dictionary text): tab-separated (multi-word) or whitespace-separated."""
+    path = Path(path)
+    pairs = []
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise CsirError(f"{path}: cannot read lexicon ({exc.strerror})") from None
+    with fh:
+        try:
+            for lineno, line in enumerate(fh, 1):
+                line = line.rstrip("\n\r")
+                if not line.strip() or line.startswith("#"):
+                    continue
+                parts = line.split("\t") if "\t" in line else line.split()
+                if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+                    raise CsirError(f"{where(path, lineno)}: expected 'source<TAB or space>target', got {line[:60]!r}")
+                pairs.append((parts[0], parts[1], 1.0))
+        except UnicodeDecodeError as exc:
+            raise CsirError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not pairs:
+        raise CsirError(f"{path}: empty lexicon file")
+    return Lexicon.from_pairs(pairs, src, tgt, max_per_source=max_per_source, name=str(path))
+
+
+def precision_at_k(lexicon: Lexicon, gold: Mapping[str, set[str]], ks=(1, 5)) -> dict:
+    """MUSE-style P@k over gold source words found in the lexicon, plus coverage of the gold vocabulary."""
+    found = [s for s in gold if s in lexicon.entries]
+    out = {"gold_sources": len(gold), "covered": len(found),
+           "coverage": round(len(found) / len(gold), 4) if gold else 0.0}
+    for k in ks:
+        hits = sum(1 for s in found if {t.lower() for t, _ in lexicon.entries[s][:k]} & gold[s])
+        out[f"p@{k}"] = round(hits / len(found), 4) if found else 0.0
+    return out
+
+
+def read_gold(path: str | os.PathLike) -> dict[str, set[str]]:
+    lex = read_pair_file(path, "src", "tgt")
+    return {s: {t.lower() for t, _ in ts} for s, ts in lex.entries.items()}
