@@ -10,6 +10,7 @@ import datasets
 
 from builders.codeswitch import VARIANTS, CodeSwitchConfig, CodeSwitcher, codeswitch_dataset
 from builders.errors import CsirError
+from builders.hf_io import load_repo_dataset
 from builders.inputs import load_rows
 from builders.langs import check_lang
 from builders.lexicons.store import load_lexicons
@@ -79,7 +80,7 @@ def _existing_configs(folder: Path) -> dict[str, dict[str, datasets.Dataset]]:
     manifest = read_manifest(folder)
     out = {}
     for name, splits in manifest.get("configs", {}).items():
-        out[name] = {split: datasets.load_dataset(str(folder), name, split=split) for split in splits}
+        out[name] = {split: load_repo_dataset(folder, name, split=split) for split in splits}
     return out
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import datasets
 
 from builders.errors import CsirError, where
+from builders.hf_io import load_repo_dataset
 
 
 def _check_jsonl(path: Path, required: tuple[str, ...]) -> None:
@@ -48,7 +49,7 @@ def load_rows(spec: str, *, config: str | None = None, revision: str | None = No
             raise CsirError(f"{path}: unsupported input format (use .jsonl, .parquet, a dataset folder or a Hub id)")
     elif path.is_dir():
         try:
-            dd = datasets.load_dataset(str(path), config)
+            dd = load_repo_dataset(path, config)
         except ValueError as exc:
             raise CsirError(f"{path}: {str(exc).splitlines()[0][:300]}") from None
     elif spec.count("/") == 1 and not spec.startswith((".", "/")):

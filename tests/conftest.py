@@ -18,7 +18,10 @@ def fixtures() -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_hf_cache(tmp_path_factory, monkeypatch):
-    """Each test session gets its own HF datasets cache: no cross-test or user-cache leakage."""
-    cache = tmp_path_factory.getbasetemp() / "hf-cache"
-    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache / "datasets"))
+    """Each test gets its own HF datasets cache: no cross-test or user-cache leakage."""
+    import datasets
+
+    cache = tmp_path_factory.mktemp("hf-cache")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(cache / "datasets"))  # for subprocesses
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache / "datasets")  # this process (read at import)
     monkeypatch.setenv("HF_HOME", str(cache / "home"))

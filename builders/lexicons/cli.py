@@ -55,6 +55,7 @@ def register(sub):
     c.add_argument("--method", choices=["nn", "csls"], default="nn", help="nn = cosine argmax (paper)")
     c.add_argument("--k", type=int, default=1, help="k-best translations per source word")
     c.add_argument("--csls-k", type=int, default=10)
+    c.add_argument("--seed-dict", help="align the source space first (orthogonal Procrustes on these `src tgt` pairs)")
     c.add_argument("--max-vocab", type=int, default=200_000)
     c.add_argument("--batch-size", type=int, default=4096)
     _common(c)
@@ -111,9 +112,13 @@ def run_clwe(args):
 
     src, tgt = check_lang(args.src, "--src"), check_lang(args.tgt, "--tgt")
     lex = build_clwe_lexicon(args.src_emb, args.tgt_emb, src, tgt, method=args.method, k=args.k,
-                             max_vocab=args.max_vocab, csls_k=args.csls_k, batch_size=args.batch_size)
+                             max_vocab=args.max_vocab, csls_k=args.csls_k, batch_size=args.batch_size,
+                             seed_dict=args.seed_dict)
     inputs = [describe_input(args.src_emb, role="src-embeddings"), describe_input(args.tgt_emb, role="tgt-embeddings")]
-    params = {"method": args.method, "k": args.k, "csls_k": args.csls_k, "max_vocab": args.max_vocab}
+    params = {"method": args.method, "k": args.k, "csls_k": args.csls_k, "max_vocab": args.max_vocab,
+              "procrustes_seed_dict": args.seed_dict}
+    if args.seed_dict:
+        inputs.append(describe_input(args.seed_dict, role="procrustes-seed-dictionary"))
     return _finish(args, "clwe", lex, inputs, params, "other", "Induced from the given aligned embeddings.")
 
 

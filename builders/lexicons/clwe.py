@@ -94,9 +94,29 @@ def induce(src_words, src_vecs, tgt_words, tgt_vecs, *, method: str = "nn", k: i
     return out
 
 
+def procrustes(src_words, src_vecs, tgt_words, tgt_vecs, seed_pairs) -> np.ndarray:
+    """Orthogonal W minimising ||XW - Y|| over seed translation pairs (for spaces not yet aligned)."""
+    si = {w: i for i, w in enumerate(src_words)}
+    ti = {w: i for i, w in enumerate(tgt_words)}
+    pairs = [(si[s], ti[t]) for s, t in seed_pairs if s in si and t in ti]
+    if len(pairs) < 2:
+        raise CsirError(f"--seed-dict: only {len(pairs)} seed pairs found in both vocabularies")
+    x = src_vecs[[a for a, _ in pairs]]
+    y = tgt_vecs[[b for _, b in pairs]]
+    u, _, vt = np.linalg.svd(x.T @ y)
+    return (u @ vt).astype(np.float32)
+
+
 def build_clwe_lexicon(src_vec, tgt_vec, src: str, tgt: str, *, method="nn", k=1, max_vocab=200_000,
-                       max_src_vocab=None, csls_k=10, batch_size=4096) -> Lexicon:
+                       max_src_vocab=None, csls_k=10, batch_size=4096, seed_dict=None) -> Lexicon:
+    """Induce a lexicon; with `seed_dict` (a `src tgt` file) the source space is first Procrustes-aligned."""
     sw, sv = read_vec(src_vec, max_src_vocab or max_vocab)
     tw, tv = read_vec(tgt_vec, max_vocab)
+    if seed_dict:
+        from builders.lexicons.base import read_pair_file
+        seeds = read_pair_file(seed_dict, src, tgt)
+        w = procrustes(sw, sv, tw, tv, [(s, t) for s, ts in seeds.entries.items() for t, _ in ts[:1]])
+        sv = np.ascontiguousarray(sv @ w)
+        faiss.normalize_L2(sv)
     pairs = induce(sw, sv, tw, tv, method=method, k=k, csls_k=csls_k, batch_size=batch_size)
     return Lexicon.from_pairs(pairs, src, tgt, max_per_source=k, name=f"clwe-{method}:{src_vec}+{tgt_vec}")

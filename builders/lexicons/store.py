@@ -10,6 +10,7 @@ import datasets
 import yaml
 
 from builders.errors import CsirError
+from builders.hf_io import load_repo_dataset
 from builders.lexicons.base import Lexicon, read_pair_file
 from builders.repo_writer import describe_input, write_dataset_repo
 
@@ -79,7 +80,7 @@ def load_lexicon(spec: str, src: str, tgt: str) -> Lexicon:
         if not (folder / "README.md").exists():
             raise CsirError(f"{folder}: not a lexicon repo (no README.md with configs)")
         config = config or _pick_config(_repo_configs(folder), src, tgt, str(folder))
-        ds = datasets.load_dataset(str(folder), config, split="train")
+        ds = load_repo_dataset(folder, config, split="train")
         return Lexicon.from_dataset(ds, src, tgt, name=f"{folder}:{config}")
     if target.count("/") != 1 or target.startswith((".", "/")):
         raise CsirError(f"lexicon '{spec}': no such file or folder, and not a Hub id ORG/NAME")
