@@ -15,6 +15,7 @@ from builders.errors import CsirError
 COMMAND_MODULES = [
     "builders.lexicons.cli",
     "builders.codeswitch_cli",
+    "builders.publish.cli",
 ]
 
 
