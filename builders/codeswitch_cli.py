@@ -87,8 +87,8 @@ def _existing_configs(folder: Path) -> dict[str, dict[str, datasets.Dataset]]:
 def run(args) -> int:
     cfg = build_config(args)
     lex_specs = _parse_lexicon_args(args.lexicon)
-    dd = load_rows(args.input, config=args.input_config, revision=args.input_revision, split=args.split)
     lexicons = load_lexicons(lex_specs)
+    dd = load_rows(args.input, config=args.input_config, revision=args.input_revision, split=args.split)
     switcher = CodeSwitcher(cfg, lexicons)
     name = args.config_name or cfg.config_name()
     t0 = time.time()

@@ -97,7 +97,7 @@ def test_titles_tsv_and_wikipedia_sql(tmp_path):
                    "Berlin\tBerlin\n", encoding="utf-8")
     lex = read_titles_tsv(tsv, "en", "de")
     assert lex.entries["federal republic of germany"][0][0] == "Bundesrepublik Deutschland"
-    assert "berlin" not in lex.entries  # identical titles switch nothing and are dropped
+    assert lex.entries["berlin"][0][0] == "Berlin"  # kept: protects the entity from word-by-word switching
     assert lex.entries["mercury"][0][0] == "Merkur"
     page = tmp_path / "enwiki-page.sql.gz"
     with gzip.open(page, "wt", encoding="utf-8") as fh:

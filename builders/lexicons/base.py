@@ -54,7 +54,7 @@ class Lexicon:
         grouped: dict[str, dict[str, tuple[float, int]]] = defaultdict(dict)
         for order, (s, t, score) in enumerate(pairs):
             key, t = normalize_key(s), _SPACE.sub(" ", t.strip())
-            if not key or not t or t.lower() == key:
+            if not key or not t:  # identical translations stay: they keep entities whole ("New York")
                 continue
             prev = grouped[key].get(t)
             if prev is None or score > prev[0]:
