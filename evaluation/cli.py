@@ -1,0 +1,202 @@
+"""`csir evaluate`, `csir evalset ddtp|mmarco`, `csir card update` (also `python -m evaluation ...`)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+from builders.errors import CsirError
+
+log = logging.getLogger(__name__)
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return None if text is None else [x.strip() for x in text.split(",") if x.strip()]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="score any model on CLIR / MLIR / MoIR retrieval subsets",
+                       description="Evaluate a bi-encoder or cross-encoder (Hub id[@rev] or folder) on retrieval "
+                                   "subsets in MTEB's layout; writes per-subset JSON, a table and a plot.")
+    p.add_argument("--config", help="YAML file with EvalConfig fields; command-line flags override it")
+    p.add_argument("--model", help="Hub id (ORG/NAME or ORG/NAME@REV) or local folder")
+    p.add_argument("--revision", help="model revision (branch, tag or commit)")
+    p.add_argument("--model-name", help="name used in result paths and tables (default: from --model)")
+    p.add_argument("--tasks", help="comma-separated: ddtp, mmarco")
+    p.add_argument("--ddtp", help="the DDTP evaluation set (folder or Hub id; default codeswitch-ir/ddtp-retrieval)")
+    p.add_argument("--mmarco", help="the mMARCO evaluation set (folder or Hub id)")
+    p.add_argument("--dataset", help="any retrieval dataset in MTEB's layout (folder or Hub id)")
+    p.add_argument("--dataset-revision", help="dataset revision (tag/branch/commit) for --dataset and --tasks sets")
+    p.add_argument("--subsets", help="subsets of --dataset, e.g. fra-eng,deu-eng")
+    p.add_argument("--pairs", help="query-passage language pairs, e.g. de-en,en-de,de-de,de-mlir")
+    p.add_argument("--setup", help="comma-separated subset of clir,mlir,moir (default: all)")
+    p.add_argument("--split", help="split to read (default: test, else dev)")
+    p.add_argument("--first-stage", choices=["bm25", "dense", "none"],
+                   help="bm25: re-rank the dataset's top_ranked candidates; dense: bi-encoder faiss search over the "
+                        "whole collection; none: score every passage (default: dense for bi-encoders, bm25 for "
+                        "cross-encoders)")
+    p.add_argument("--top-k", type=int, help="candidates / retrieved passages per query (default 100)")
+    p.add_argument("--metrics", help="ir_measures names (default RR@10,nDCG@10,R@100)")
+    p.add_argument("--main-metric", help="headline metric (default RR@10, as the paper)")
+    p.add_argument("--baseline", help="results folder of a baseline run (paired tests, Bonferroni over pairs)")
+    p.add_argument("--output", help="results folder (default results/)")
+    p.add_argument("--overwrite-strategy", choices=["always", "never", "only-missing"],
+                   help="always: recompute; never: keep any existing result; only-missing (default): compute "
+                        "missing or stale (other dataset revision/settings) results")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-length", type=int, help="truncate inputs to this many tokens")
+    p.add_argument("--max-queries", type=int, help="evaluate a deterministic sample of this many queries per subset")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default cpu)")
+    p.add_argument("--cache-dir", help="keep embeddings here across runs (text-hash keyed)")
+    p.add_argument("--query-prompt", help="override the model's query prompt (e.g. 'query: ')")
+    p.add_argument("--passage-prompt", help="override the model's passage prompt (e.g. 'passage: ')")
+    p.add_argument("--trust-remote-code", action="store_true", default=None,
+                   help="allow custom model code from the model repo")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
+    p.set_defaults(func=cmd_evaluate)
+
+    e = sub.add_parser("evalset", help="build an evaluation set in MTEB's retrieval layout")
+    esub = e.add_subparsers(dest="evalset", metavar="SET", required=True)
+    d = esub.add_parser("ddtp", help="DDTP held-out packages: X-en, en-X, X-X and MLIR subsets")
+    d.add_argument("--ddtp-dir", required=True, help="folder with Translation-<lang> files (see README)")
+    d.add_argument("--output", required=True)
+    d.add_argument("--langs", default="en,de,fr,it")
+    d.add_argument("--pairs", help="only these pairs (default: all X-en, en-X, X-X, X-mlir)")
+    d.add_argument("--setup", default="clir,moir,mlir")
+    d.add_argument("--top-k", type=int, default=100, help="English BM25 candidates per query")
+    d.add_argument("--max-queries", type=int)
+    d.add_argument("--max-docs", type=int)
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=cmd_evalset_ddtp)
+    m = esub.add_parser("mmarco", help="MS MARCO dev small + mMARCO translations (CLIR, MLIR, MoIR)")
+    m.add_argument("--msmarco-dir", required=True, help="MS MARCO files: collection.tsv, queries.dev.small.tsv, "
+                                                         "qrels.dev.small.tsv, optional top1000.dev")
+    m.add_argument("--mmarco-dir", required=True, help="mMARCO translations (unicamp-dl/mmarco layout)")
+    m.add_argument("--output", required=True)
+    m.add_argument("--langs", default="en,de,it")
+    m.add_argument("--pairs")
+    m.add_argument("--setup", default="clir,moir,mlir")
+    m.add_argument("--top-k", type=int, default=1000)
+    m.add_argument("--max-queries", type=int)
+    m.add_argument("--seed", type=int, default=0)
+    m.set_defaults(func=cmd_evalset_mmarco)
+
+    if "card" not in sub.choices:
+        c = sub.add_parser("card", help="model cards")
+        csub = c.add_subparsers(dest="card", metavar="ACTION", required=True)
+        u = csub.add_parser("update", help="write evaluation results into a model card (model-index + .eval_results/)")
+        u.add_argument("--model", required=True, help="model folder holding README.md")
+        u.add_argument("--results", required=True, help="results folder written by csir evaluate")
+        u.add_argument("--model-name", help="model-index name (default: the card's / folder's)")
+        u.set_defaults(func=cmd_card_update)
+
+
+def eval_config(args) -> "EvalConfig":
+    from evaluation.runner import EvalConfig
+
+    base: dict = {}
+    if args.config:
+        import yaml
+
+        path = Path(args.config)
+        if not path.exists():
+            raise CsirError(f"--config: {path} does not exist")
+        base = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        names = {f.name for f in dataclasses.fields(EvalConfig)}
+        for k in base:
+            if k not in names:
+                raise CsirError(f"{path}: field '{k}' is not an evaluation setting")
+    cli = {
+        "model": args.model, "revision": args.revision, "model_name": args.model_name, "tasks": _csv(args.tasks),
+        "dataset": args.dataset, "dataset_revision": args.dataset_revision, "subsets": _csv(args.subsets),
+        "pairs": _csv(args.pairs), "setups": _csv(args.setup), "split": args.split, "first_stage": args.first_stage,
+        "top_k": args.top_k, "metrics": _csv(args.metrics), "main_metric": args.main_metric, "baseline": args.baseline,
+        "output": args.output, "overwrite_strategy": args.overwrite_strategy, "batch_size": args.batch_size,
+        "max_length": args.max_length, "max_queries": args.max_queries, "device": args.device,
+        "cache_dir": args.cache_dir, "query_prompt": args.query_prompt, "passage_prompt": args.passage_prompt,
+        "trust_remote_code": args.trust_remote_code, "plot": False if args.no_plot else None,
+    }
+    merged = {**base, **{k: v for k, v in cli.items() if v is not None}}
+    sources = dict(merged.get("task_sources") or {})
+    if args.ddtp:
+        sources["ddtp"] = args.ddtp
+    if args.mmarco:
+        sources["mmarco"] = args.mmarco
+    merged["task_sources"] = sources
+    if not merged.get("model"):
+        raise CsirError("--model is required")
+    return EvalConfig(**merged)
+
+
+def cmd_evaluate(args) -> int:
+    from evaluation.results import load_results, write_summary
+    from evaluation.runner import run_evaluation
+    from evaluation.significance import compare
+
+    cfg = eval_config(args)
+    baseline = load_results(cfg.baseline) if cfg.baseline else None
+    out = run_evaluation(cfg)
+    if not out["is_main"]:
+        return 0
+    tests = compare(out["results"], baseline, [cfg.main_metric], seed=cfg.seed) if baseline else None
+    paths = write_summary(out["results"], out["model_dir"], cfg.metrics, cfg.main_metric, baseline, tests, cfg.plot)
+    print((out["model_dir"] / "table.md").read_text(encoding="utf-8"))
+    print(f"computed {out['computed']}, kept {out['skipped']}; results in {out['model_dir']} "
+          f"({', '.join(p.name for p in paths.values())})")
+    return 0
+
+
+def cmd_evalset_ddtp(args) -> int:
+    from builders.langs import check_lang
+    from evaluation.evalsets import EvalsetConfig, build_ddtp_evalset
+    from evaluation.tasks import filter_setups, parse_pair
+
+    langs = [check_lang(x, "--langs") for x in _csv(args.langs)]
+    setups = _csv(args.setup)
+    cfg = EvalsetConfig(langs=langs, setups=setups, top_k=args.top_k, max_queries=args.max_queries,
+                        max_docs=args.max_docs, seed=args.seed)
+    pairs = filter_setups([parse_pair(p) for p in _csv(args.pairs)], setups) if args.pairs else None
+    out = build_ddtp_evalset(args.ddtp_dir, args.output, cfg, pairs)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_evalset_mmarco(args) -> int:
+    from builders.langs import check_lang
+    from evaluation.evalsets import EvalsetConfig, build_mmarco_evalset
+    from evaluation.tasks import filter_setups, parse_pair
+
+    langs = [check_lang(x, "--langs") for x in _csv(args.langs)]
+    setups = _csv(args.setup)
+    cfg = EvalsetConfig(langs=langs, setups=setups, top_k=args.top_k, max_queries=args.max_queries, seed=args.seed)
+    pairs = filter_setups([parse_pair(p) for p in _csv(args.pairs)], setups) if args.pairs else None
+    out = build_mmarco_evalset(args.msmarco_dir, args.mmarco_dir, args.output, cfg, pairs)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_card_update(args) -> int:
+    from evaluation.card import update_card
+
+    path = update_card(args.model, args.results, args.model_name)
+    print(f"updated {path}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """`python -m evaluation COMMAND ...` / `accelerate launch -m evaluation COMMAND ...`."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m evaluation")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except CsirError as exc:
+        print(f"csir {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code

@@ -1,0 +1,230 @@
+"""Read any retrieval dataset in MTEB's layout, from a local folder or a Hub id + revision.
+
+Subset `S` lives in configs `S-corpus`, `S-queries`, `S-qrels` (or `S-default`) and optionally `S-top_ranked`;
+a dataset without subsets uses `corpus`, `queries`, `qrels`/`default`, `top_ranked` (subset name `default`).
+Ids come from `id` or `_id`; a non-empty `title` is prepended to the text as MTEB does. The exact version read
+is recorded: the 40-hex commit for Hub repos and local git repos, a content hash for plain folders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builders.errors import CsirError
+
+log = logging.getLogger(__name__)
+ROLES = {"corpus": ("corpus",), "queries": ("queries",), "qrels": ("qrels", "default"), "top_ranked": ("top_ranked",)}
+PREFERRED_SPLITS = ("test", "dev", "validation")
+
+
+@dataclass
+class RetrievalSubset:
+    name: str
+    corpus: dict[str, str]                     # doc id -> text (collection order)
+    queries: dict[str, str]                    # query id -> text
+    qrels: dict[str, dict[str, int]]
+    top_ranked: dict[str, list[str]] | None = None
+    doc_lang: dict[str, str] | None = None     # MLIR: language of each passage
+    split: str = "test"
+
+
+@dataclass
+class RetrievalDataset:
+    source: str                                # path or Hub id as given
+    revision: str | None                       # as requested
+    resolved_revision: str                     # 40-hex commit or sha256:<hash>
+    local_dir: Path
+    configs: list[str] = field(default_factory=list)
+    _tmp: str | None = None
+
+    @property
+    def subsets(self) -> list[str]:
+        names = set(self.configs)
+        out = [c[: -len("-corpus")] for c in self.configs if c.endswith("-corpus")
+               and f"{c[: -len('-corpus')]}-queries" in names]
+        if "corpus" in names and "queries" in names:
+            out.append("default")
+        return out
+
+    def _config(self, subset: str, role: str, required: bool = True) -> str | None:
+        for suffix in ROLES[role]:
+            name = suffix if subset == "default" else f"{subset}-{suffix}"
+            if name in self.configs:
+                return name
+        if required:
+            raise CsirError(f"{self.source}: subset '{subset}' has no '{subset}-{ROLES[role][0]}' config "
+                            f"(have subsets: {', '.join(self.subsets) or 'none'})")
+        return None
+
+    def load(self, subset: str, split: str | None = None) -> RetrievalSubset:
+        """Read one subset into memory (ids as strings)."""
+        if subset not in self.subsets:
+            raise CsirError(f"--subsets: '{subset}' is not a subset of {self.source} "
+                            f"(have: {', '.join(self.subsets) or 'none'})")
+        qrels_ds, split = self._read(self._config(subset, "qrels"), split)
+        cols = set(qrels_ds.column_names)
+        for c in ("query-id", "corpus-id", "score"):
+            if c not in cols:
+                raise CsirError(f"{self.source}: config {self._config(subset, 'qrels')}: field '{c}' missing")
+        qrels: dict[str, dict[str, int]] = {}
+        for q, d, s in zip(qrels_ds["query-id"], qrels_ds["corpus-id"], qrels_ds["score"]):
+            qrels.setdefault(str(q), {})[str(d)] = int(s)
+        corpus_ds, _ = self._read(self._config(subset, "corpus"), split)
+        queries_ds, _ = self._read(self._config(subset, "queries"), split)
+        corpus = self._texts(corpus_ds, self._config(subset, "corpus"))
+        queries = self._texts(queries_ds, self._config(subset, "queries"))
+        doc_lang = None
+        if "language" in corpus_ds.column_names:
+            doc_lang = {str(i): str(lang) for i, lang in zip(corpus_ds[self._id_col(corpus_ds, 'corpus')], corpus_ds["language"])}
+        top = None
+        top_cfg = self._config(subset, "top_ranked", required=False)
+        if top_cfg:
+            top_ds, _ = self._read(top_cfg, split)
+            for c in ("query-id", "corpus-ids"):
+                if c not in top_ds.column_names:
+                    raise CsirError(f"{self.source}: config {top_cfg}: field '{c}' missing")
+            top = {str(q): [str(d) for d in ds] for q, ds in zip(top_ds["query-id"], top_ds["corpus-ids"])}
+        missing = [q for q in qrels if q not in queries]
+        if missing:
+            log.warning("%s/%s: %d qrels queries have no text; they score 0", self.source, subset, len(missing))
+        return RetrievalSubset(subset, corpus, queries, qrels, top, doc_lang, split)
+
+    def _read(self, config: str, split: str | None):
+        import datasets
+
+        try:
+            dsd = datasets.load_dataset(str(self.local_dir), config)
+        except Exception as exc:  # datasets raises many types for unreadable data
+            raise CsirError(f"{self.source}: config {config}: cannot read ({exc.__class__.__name__}: {exc})") from None
+        names = list(dsd)
+        if split and split in dsd:
+            return dsd[split], split
+        if split is None:
+            for s in PREFERRED_SPLITS:
+                if s in dsd:
+                    return dsd[s], s
+        if len(names) == 1:
+            return dsd[names[0]], (split or names[0])
+        raise CsirError(f"{self.source}: config {config}: no split '{split}' (have {', '.join(names)})")
+
+    @staticmethod
+    def _id_col(ds, config) -> str:
+        for c in ("id", "_id"):
+            if c in ds.column_names:
+                return c
+        raise CsirError(f"config {config}: field 'id' (or '_id') missing")
+
+    def _texts(self, ds, config) -> dict[str, str]:
+        idc = self._id_col(ds, config)
+        if "text" not in ds.column_names:
+            raise CsirError(f"{self.source}: config {config}: field 'text' missing")
+        titles = ds["title"] if "title" in ds.column_names else None
+        out = {}
+        for i, (doc_id, text) in enumerate(zip(ds[idc], ds["text"])):
+            t = text or ""
+            if titles is not None and titles[i]:
+                t = f"{titles[i]} {t}".strip()
+            out[str(doc_id)] = t
+        return out
+
+    def close(self):
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+def _git(folder: Path, *args) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=True)
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return None
+    return out.stdout.strip()
+
+
+def _is_git_root(folder: Path) -> bool:
+    top = _git(folder, "rev-parse", "--show-toplevel")
+    return top is not None and Path(top).resolve() == folder.resolve()
+
+
+def content_hash(folder: Path) -> str:
+    """sha256 over the relative paths and bytes of every file: the version of a plain folder."""
+    h = hashlib.sha256()
+    for p in sorted(x for x in folder.rglob("*") if x.is_file() and ".git" not in x.parts):
+        h.update(str(p.relative_to(folder)).encode() + b"\0")
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+def _config_names(folder: Path) -> list[str]:
+    from huggingface_hub import DatasetCard
+
+    readme = folder / "README.md"
+    names: list[str] = []
+    if readme.exists():
+        card = DatasetCard.load(readme)
+        names = [c["config_name"] for c in (card.data.to_dict().get("configs") or []) if "config_name" in c]
+    if not names:  # folders without a YAML `configs:` block: one sub-folder per config
+        names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        names = [n for n in names if any(n.endswith(s) or n == s for r in ROLES.values() for s in r)]
+    return names
+
+
+def open_dataset(source: str, revision: str | None = None) -> RetrievalDataset:
+    """Locate `source` (local folder, local git repo, or Hub dataset id) at `revision` and list its configs."""
+    path = Path(source)
+    tmp = None
+    if path.is_dir():
+        if _is_git_root(path):
+            rev = revision or "HEAD"
+            commit = _git(path, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+            if not commit:
+                raise CsirError(f"--dataset-revision: revision '{rev}' does not exist in {path}")
+            head = _git(path, "rev-parse", "HEAD")
+            local = path
+            if commit != head:  # read that commit's tree, never touch the user's checkout
+                tmp = tempfile.mkdtemp(prefix="csir-ds-")
+                archive = subprocess.run(["git", "-C", str(path), "archive", commit], capture_output=True, check=True)
+                subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+                local = Path(tmp)
+            resolved = commit
+        else:
+            if revision:
+                raise CsirError(f"--dataset-revision: {path} is a plain folder (not a git repository); "
+                                f"it has no revision '{revision}'")
+            local, resolved = path, content_hash(path)
+    else:
+        local, resolved = _hub_snapshot(source, revision)
+    ds = RetrievalDataset(source, revision, resolved, local, _config_names(local), tmp)
+    if not ds.subsets:
+        raise CsirError(f"{source}: no retrieval subsets found (expected configs '<subset>-corpus', "
+                        "'<subset>-queries', '<subset>-qrels' in MTEB's layout)")
+    return ds
+
+
+def _hub_snapshot(repo_id: str, revision: str | None) -> tuple[Path, str]:
+    """Download (or find in the cache) the dataset repo at `revision`; return its folder and commit."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    try:
+        local = snapshot_download(repo_id, repo_type="dataset", revision=revision)
+    except RevisionNotFoundError:
+        raise CsirError(f"--dataset-revision: revision '{revision}' does not exist in dataset {repo_id}") from None
+    except RepositoryNotFoundError:
+        raise CsirError(f"--dataset: dataset repository '{repo_id}' not found (nor a local folder)") from None
+    except HFValidationError:
+        raise CsirError(f"--dataset: '{repo_id}' is neither a local folder nor a valid Hub dataset id") from None
+    except LocalEntryNotFoundError:
+        raise CsirError(f"--dataset: '{repo_id}' is not a local folder and is not in the Hub cache "
+                        "(offline; set HF_ENDPOINT to a mirror such as `csir hub serve`)") from None
+    return Path(local), Path(local).name

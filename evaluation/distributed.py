@@ -1,0 +1,61 @@
+"""One process or many (`accelerate launch -m evaluation ...`): shard work, gather Python objects, rank 0 writes."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+
+class Dist:
+    """Thin wrapper over accelerate's PartialState that costs nothing in a plain single process."""
+
+    def __init__(self):
+        self.state = None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            from accelerate import PartialState
+
+            self.state = PartialState()
+
+    @property
+    def num_processes(self) -> int:
+        return self.state.num_processes if self.state else 1
+
+    @property
+    def rank(self) -> int:
+        return self.state.process_index if self.state else 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, items: Sequence) -> list:
+        """This process's contiguous share of `items` (no padding, so nothing is scored twice)."""
+        items = list(items)
+        if self.num_processes == 1:
+            return items
+        n, r = len(items), self.rank
+        per, extra = divmod(n, self.num_processes)
+        start = r * per + min(r, extra)
+        return items[start:start + per + (1 if r < extra else 0)]
+
+    def gather(self, items: list) -> list:
+        """Concatenate every process's list, in rank order, on every process."""
+        if self.num_processes == 1:
+            return list(items)
+        from accelerate.utils import gather_object
+
+        return list(gather_object(list(items)))
+
+    def wait(self):
+        if self.state:
+            self.state.wait_for_everyone()
+
+    def broadcast(self, obj):
+        """rank 0's object on every process."""
+        if self.num_processes == 1:
+            return obj
+        from accelerate.utils import broadcast_object_list
+
+        box = [obj]
+        broadcast_object_list(box, from_process=0)
+        return box[0]

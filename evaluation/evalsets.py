@@ -1,0 +1,150 @@
+"""Build evaluation sets in MTEB's retrieval layout with the project's single repo writer.
+
+Per subset (`deu-eng`, `mlir-deu`, ...), split `test`:
+`{subset}-corpus` (id, text[, language]), `{subset}-queries` (id, text), `{subset}-qrels` (query-id, corpus-id,
+score), `{subset}-top_ranked` (query-id, corpus-ids): the English BM25 candidates, the same for every pair,
+as the paper fixes its candidates from English.
+
+DDTP: a query is a package's short description in language X, its relevant passage the long description of the
+same `Description-md5` in language Y. Only held-out packages (`is_heldout`) present in every requested language
+are used, so all pairs share one query set and one collection (translations of each other) and are comparable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+
+from builders.errors import CsirError
+from builders.repo_writer import describe_input, library_versions, write_dataset_repo
+from builders.sources.pairs import rng_for
+from evaluation.tasks import Pair, default_pairs
+
+log = logging.getLogger(__name__)
+SPLIT = "test"
+CORPUS_FEATURES = datasets.Features({"id": datasets.Value("string"), "text": datasets.Value("string")})
+MLIR_CORPUS_FEATURES = datasets.Features({"id": datasets.Value("string"), "text": datasets.Value("string"),
+                                          "language": datasets.Value("string")})
+QUERY_FEATURES = CORPUS_FEATURES
+QRELS_FEATURES = datasets.Features({"query-id": datasets.Value("string"), "corpus-id": datasets.Value("string"),
+                                    "score": datasets.Value("int32")})
+TOP_FEATURES = datasets.Features({"query-id": datasets.Value("string"),
+                                  "corpus-ids": datasets.Sequence(datasets.Value("string"))})
+
+
+@dataclass
+class EvalsetConfig:
+    langs: list[str] = field(default_factory=lambda: ["en", "de", "fr", "it"])
+    setups: list[str] = field(default_factory=lambda: ["clir", "moir", "mlir"])
+    top_k: int = 100                  # BM25 candidates per query (top_ranked)
+    max_queries: int | None = None    # cap on queries (deterministic hash order), for quick runs
+    max_docs: int | None = None       # cap on the collection (relevant docs of kept queries always stay)
+    seed: int = 0                     # MLIR language sampling and the caps
+
+
+def bm25_candidates(query_texts: list[str], doc_ids: list[str], doc_texts: list[str], k: int) -> list[list[str]]:
+    """English BM25 (bm25s, Lucene variant, English stop words) top-k doc ids per query."""
+    import bm25s
+
+    k = min(k, len(doc_ids))
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(doc_texts, stopwords="en", show_progress=False), show_progress=False)
+    q_tokens = bm25s.tokenize(query_texts, stopwords="en", show_progress=False)
+    results, _ = retriever.retrieve(q_tokens, k=k, show_progress=False, n_threads=1)
+    return [[doc_ids[i] for i in row] for row in results.tolist()]
+
+
+def _hash_order(ids, seed, salt):
+    return sorted(ids, key=lambda x: hashlib.sha256(f"{seed}:{salt}:{x}".encode()).hexdigest())
+
+
+def build_subsets_from_parallel(queries: dict[str, dict[str, str]], passages: dict[str, dict[str, str]],
+                                pairs: list[Pair], cfg: EvalsetConfig) -> dict[str, dict[str, datasets.Dataset]]:
+    """Subsets for `pairs` from parallel texts: queries[lang][id], passages[lang][id], same id = relevant.
+
+    `queries['en']`/`passages['en']` drive the BM25 first stage.
+    """
+    ids = sorted(set.intersection(*(set(queries[lang]) for lang in cfg.langs),
+                                  *(set(passages[lang]) for lang in cfg.langs)))
+    if not ids:
+        raise CsirError(f"no held-out entry has a translation in every language of {cfg.langs}")
+    doc_ids = ids
+    if cfg.max_docs is not None and cfg.max_docs < len(doc_ids):
+        doc_ids = sorted(_hash_order(ids, cfg.seed, "docs")[:cfg.max_docs])
+    query_ids = [i for i in ids if i in set(doc_ids)]
+    if cfg.max_queries is not None and cfg.max_queries < len(query_ids):
+        query_ids = sorted(_hash_order(query_ids, cfg.seed, "queries")[:cfg.max_queries])
+    log.info("evalset: %d queries, %d passages per language", len(query_ids), len(doc_ids))
+    cands = bm25_candidates([queries["en"][q] for q in query_ids], doc_ids, [passages["en"][d] for d in doc_ids], cfg.top_k)
+    top = datasets.Dataset.from_dict({"query-id": query_ids, "corpus-ids": cands}, features=TOP_FEATURES)
+    qrels = datasets.Dataset.from_dict({"query-id": query_ids, "corpus-id": query_ids, "score": [1] * len(query_ids)},
+                                       features=QRELS_FEATURES)
+    mlir_lang = {d: rng_for(cfg.seed, d, "mlir").choice(sorted(cfg.langs)) for d in doc_ids}
+    out: dict[str, dict[str, datasets.Dataset]] = {}
+    for pair in pairs:
+        if pair.passage_lang == "mlir":
+            corpus = datasets.Dataset.from_dict(
+                {"id": doc_ids, "text": [passages[mlir_lang[d]][d] for d in doc_ids],
+                 "language": [mlir_lang[d] for d in doc_ids]}, features=MLIR_CORPUS_FEATURES)
+        else:
+            corpus = datasets.Dataset.from_dict({"id": doc_ids, "text": [passages[pair.passage_lang][d] for d in doc_ids]},
+                                                features=CORPUS_FEATURES)
+        qs = datasets.Dataset.from_dict({"id": query_ids, "text": [queries[pair.query_lang][q] for q in query_ids]},
+                                        features=QUERY_FEATURES)
+        s = pair.subset
+        out[f"{s}-corpus"] = {SPLIT: corpus}
+        out[f"{s}-queries"] = {SPLIT: qs}
+        out[f"{s}-qrels"] = {SPLIT: qrels}
+        out[f"{s}-top_ranked"] = {SPLIT: top}
+    return out
+
+
+def build_ddtp_evalset(ddtp_dir: str | os.PathLike, output: str | os.PathLike, cfg: EvalsetConfig,
+                       pairs: list[Pair] | None = None) -> Path:
+    """Write the DDTP evaluation set (held-out packages only) under `output`."""
+    from builders.sources.ddtp import find_translation_files, is_heldout, load_ddtp
+
+    langs = list(dict.fromkeys(["en", *cfg.langs]))
+    cfg.langs = langs
+    pairs = pairs or default_pairs(langs, cfg.setups)
+    for p in pairs:
+        for lang in (p.query_lang, p.passage_lang):
+            if lang != "mlir" and lang not in langs:
+                raise CsirError(f"--pairs: {p.name} uses '{lang}', which is not in --langs {','.join(langs)}")
+    tables = load_ddtp(ddtp_dir, langs)
+    queries = {lang: {m: e.short for m, e in t.items() if is_heldout(m)} for lang, t in tables.items()}
+    passages = {lang: {m: e.long for m, e in t.items() if is_heldout(m)} for lang, t in tables.items()}
+    configs = build_subsets_from_parallel(queries, passages, pairs, cfg)
+    files = find_translation_files(ddtp_dir)
+    subsets = [p.subset for p in pairs]
+    n_q = len(configs[f"{subsets[0]}-queries"][SPLIT])
+    n_d = len(configs[f"{subsets[0]}-corpus"][SPLIT])
+    manifest = {
+        "builder": "csir evalset ddtp",
+        "sources": [describe_input(f, lang=lang) for lang in langs for f in files[lang]],
+        "parameters": {"langs": langs, "pairs": [p.name for p in pairs], "subsets": subsets, "top_k": cfg.top_k,
+                       "max_queries": cfg.max_queries, "max_docs": cfg.max_docs, "seed": cfg.seed,
+                       "heldout": "builders.sources.ddtp.is_heldout (10%)", "first_stage": "bm25s English, stopwords=en"},
+        "num_queries": n_q, "num_corpus": n_d,
+        "library_versions": library_versions(("codeswitch-ir", "datasets", "bm25s", "pyarrow", "numpy")),
+    }
+    card = {
+        "pretty_name": "DDTP cross-lingual retrieval (held-out packages)",
+        "language": [lang.split("_")[0] for lang in langs],
+        "license": "other",
+        "license_name": "debian-package-descriptions",
+        "tags": ["mteb", "retrieval", "clir", "mlir"],
+        "source_datasets": ["Debian Description Translation Project"],
+        "description": (f"Queries are Debian package short descriptions, passages the long descriptions of the same "
+                        f"packages, in {', '.join(langs)} (human translations from DDTP). {n_q} queries and {n_d} "
+                        f"passages per subset; subsets {', '.join(subsets)}. `top_ranked` holds the English BM25 "
+                        f"top-{cfg.top_k} candidates, identical for every pair. MLIR subsets (`mlir-xxx`) draw each "
+                        f"passage's language uniformly (seed {cfg.seed}); the `language` column records it. Only packages "
+                        "held out of the DDTP training data are used."),
+    }
+    return write_dataset_repo(output, configs, card=card, manifest=manifest)

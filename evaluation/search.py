@@ -1,0 +1,108 @@
+"""First stages and scoring: exact dense search with faiss, candidate re-ranking for bi- and cross-encoders.
+
+Cross-encoder re-ranking tokenizes every (query, passage) pair once, sorts the pairs by their exact token length
+and fills batches up to a token budget, so short pairs go in large batches and no batch pads far beyond its
+longest member; scores equal `CrossEncoder.predict`'s (same tokenizer call, model and activation).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+
+def dense_search(query_emb: np.ndarray, doc_emb: np.ndarray, doc_ids: Sequence[str], query_ids: Sequence[str],
+                 k: int) -> list[tuple[str, str, float]]:
+    """Exact inner-product top-k (faiss IndexFlatIP) over L2-normalised embeddings -> (qid, docid, score)."""
+    import faiss
+
+    if len(doc_ids) == 0 or len(query_ids) == 0:
+        return []
+    index = faiss.IndexFlatIP(doc_emb.shape[1])
+    index.add(np.ascontiguousarray(doc_emb, dtype=np.float32))
+    k = min(k, len(doc_ids))
+    scores, idx = index.search(np.ascontiguousarray(query_emb, dtype=np.float32), k)
+    out = []
+    for qi, qid in enumerate(query_ids):
+        for s, di in zip(scores[qi], idx[qi]):
+            if di >= 0:
+                out.append((qid, doc_ids[di], float(s)))
+    return out
+
+
+def dense_rerank(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: Sequence[str],
+                 doc_index: dict[str, int], candidates: dict[str, list[str]]) -> list[tuple[str, str, float]]:
+    """Bi-encoder scores for each query's recorded candidates only (re-ranking a fixed first stage)."""
+    out = []
+    for qi, qid in enumerate(query_ids):
+        cands = [d for d in dict.fromkeys(candidates.get(qid, [])) if d in doc_index]
+        if not cands:
+            continue
+        sims = doc_emb[[doc_index[d] for d in cands]] @ query_emb[qi]
+        out.extend((qid, d, float(s)) for d, s in zip(cands, sims))
+    return out
+
+
+class CrossEncoderScorer:
+    """Length-bucketed, token-budgeted batches over a sentence-transformers CrossEncoder's own model."""
+
+    def __init__(self, cross_encoder, max_tokens: int = 16384, max_batch: int = 256):
+        self.ce = cross_encoder
+        self.tokenizer = cross_encoder.tokenizer
+        self.model = cross_encoder.model
+        self.max_len = int(cross_encoder.max_seq_length or self.tokenizer.model_max_length)
+        self.max_tokens = max_tokens
+        self.max_batch = max_batch
+
+    def batches(self, lengths: np.ndarray) -> list[np.ndarray]:
+        """Indices sorted by length (longest first), cut where rows x longest would exceed the token budget."""
+        order = np.argsort(-lengths, kind="stable")
+        out, start = [], 0
+        while start < len(order):
+            longest = int(lengths[order[start]])
+            rows = max(1, min(self.max_batch, self.max_tokens // max(longest, 1)))
+            out.append(order[start:start + rows])
+            start += rows
+        return out
+
+    def score(self, pairs: Sequence[tuple[str, str]], show_progress: bool = False) -> np.ndarray:
+        """Scores for (query, passage) pairs, in input order, after the model's activation (as predict)."""
+        import torch
+
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        enc = self.tokenizer([p[0] for p in pairs], [p[1] for p in pairs], truncation="longest_first",
+                             max_length=self.max_len, padding=False)
+        lengths = np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int64, count=len(pairs))
+        keys = list(enc.keys())
+        out = np.empty(len(pairs), dtype=np.float32)
+        device = next(self.model.parameters()).device
+        self.model.eval()
+        act = self.ce.activation_fn
+        with torch.inference_mode():
+            for idx in tqdm(self.batches(lengths), desc="re-rank", disable=not show_progress, unit="batch"):
+                feats = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys}, padding=True,
+                                           return_tensors="pt")
+                feats = {k: v.to(device) for k, v in feats.items()}
+                logits = self.model(**feats).logits.float()
+                if act is not None:
+                    logits = act(logits)
+                out[idx] = logits[:, 0].cpu().numpy() if logits.ndim > 1 else logits.cpu().numpy()
+        return out
+
+
+def candidate_pairs(query_ids: Iterable[str], queries: dict[str, str], corpus: dict[str, str],
+                    candidates: dict[str, list[str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(qid, docid) keys and (query text, passage text) pairs for every known candidate, duplicates dropped."""
+    keys, texts = [], []
+    for qid in query_ids:
+        for did in dict.fromkeys(candidates.get(qid, [])):
+            if did in corpus:
+                keys.append((qid, did))
+                texts.append((queries[qid], corpus[did]))
+    return keys, texts
