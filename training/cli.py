@@ -1,0 +1,63 @@
+"""`python -m training` / `accelerate launch -m training` / `csir train`: one parser, the same code in-process.
+
+    accelerate launch -m training --config configs/smoke/cross-encoder.yaml [--field value ...] \
+        [--output-dir DIR] [--resume-from-checkpoint latest|PATH]
+
+Any config field can be overridden as `--field value` (nested: `--data.path x`); an unknown field is an error
+before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from builders.errors import CsirError
+
+from .config import load_config, parse_overrides
+
+log = logging.getLogger(__name__)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML config (fields of training.config.TrainConfig)")
+    parser.add_argument("--output-dir", dest="output_dir_override", help="where the final model and its card go")
+    parser.add_argument("--resume-from-checkpoint", dest="resume", metavar="latest|PATH",
+                        help="resume from the newest checkpoint in <run_dir>/checkpoints, or from PATH")
+
+
+def run(args: argparse.Namespace, extra: list[str]) -> int:
+    overrides = parse_overrides(extra)
+    if args.output_dir_override:
+        overrides.append(("output_dir", args.output_dir_override))
+    cfg = load_config(args.config, overrides)
+    from .loop import train
+
+    result = train(cfg, resume=args.resume)
+    print(f"trained {result.steps} steps on {result.num_processes} process(es); model and card in "
+          f"{result.output_dir}" + (f"; published {result.published}" if result.published else ""))
+    return 0
+
+
+def register(subparsers) -> None:
+    """`csir train`: unknown `--field value` arguments are config overrides."""
+    p = subparsers.add_parser("train", help="train a cross-encoder or bi-encoder (config + --field overrides)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_arguments(p)
+    p.add_argument("overrides", nargs=argparse.REMAINDER, help="--field value pairs overriding the config")
+    p.set_defaults(func=lambda a: run(a, list(a.overrides)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_arguments(parser)
+    args, extra = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("accelerate").setLevel(logging.WARNING)
+    try:
+        return run(args, extra)
+    except CsirError as exc:
+        print(f"training: error: {exc}", file=sys.stderr)
+        return exc.exit_code

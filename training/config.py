@@ -1,0 +1,332 @@
+"""Training configuration: dataclasses loaded from YAML, every field overridable on the command line.
+
+Kept free of torch imports so a bad config fails in milliseconds, before any model or data is touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from builders.errors import CsirError, where
+
+OBJECTIVES = ("cross-encoder", "bi-encoder")
+MIXED_PRECISION = ("no", "fp16", "bf16")
+
+
+@dataclass
+class DataConfig:
+    """Where the training pairs come from: anything `datasets.load_dataset` reads."""
+
+    path: str = ""  # Hub id, local dataset folder, or a .jsonl/.json/.parquet/.csv file
+    name: str | None = None  # dataset config, e.g. "bl-cs-p0.5-en-de"
+    revision: str | None = None  # git tag/branch/commit for Hub (or local store) repos
+    split: str = "train"
+    query_column: str = "query"
+    passage_column: str = "passage"
+    label_column: str = "label"
+    id_column: str | None = "id"  # used as the example id for dynamic code-switching
+    max_rows: int | None = None  # keep only the first N rows (quick experiments)
+
+
+@dataclass
+class CodeSwitchSpec:
+    """Dynamic (on-the-fly) code-switching, delegated to `builders.codeswitch`; a fresh draw every epoch."""
+
+    variant: str = "bl-cs"  # bl-cs | ml-cs | wiki-cs
+    p: float = 0.5
+    lexicons: dict[str, str] = field(default_factory=dict)  # lang -> lexicon path / repo / TSV
+    query_langs: list[str] = field(default_factory=list)
+    passage_langs: list[str] = field(default_factory=list)
+    seed: int | None = None  # defaults to the training seed
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Defaults are the paper's cross-encoder setup (Litschko et al. 2023)."""
+
+    objective: str = "cross-encoder"  # cross-encoder (BCE, one logit) | bi-encoder (MNRL)
+    model: str = "nreimers/mMiniLMv2-L6-H384-distilled-from-XLMR-Large"  # or a path, or "tiny-random-bert"
+    model_revision: str | None = None
+    trust_remote_code: bool = False
+    data: DataConfig = field(default_factory=DataConfig)
+    codeswitch: CodeSwitchSpec | None = None
+    output_dir: str = "outputs/model"
+    run_dir: str | None = None  # checkpoints + logs; default "<output_dir>.run" (never published)
+    seed: int = 1
+    max_steps: int = 200_000
+    batch_size: int = 64  # per process
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 2e-5
+    warmup_steps: int = 5_000
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    lr_scheduler: str = "linear"  # any transformers.get_scheduler name
+    max_length: int = 512
+    mixed_precision: str = "no"  # no | fp16 | bf16
+    negatives_per_positive: int = 4  # cross-encoder: keep 1 positive : N negatives per query
+    hard_negatives: int = 0  # bi-encoder: label-0 passages of the same query added per example
+    mnrl_scale: float = 20.0
+    pooling: str = "mean"  # bi-encoder pooling when the base model is a plain transformer
+    length_grouping: bool = True  # group similar lengths into batches (less padding)
+    dataloader_num_workers: int = 0
+    cpu: bool = False  # force CPU even when a GPU is present
+    save_steps: int = 1_000
+    save_total_limit: int | None = 3
+    logging_steps: int = 50
+    tracker: str | None = "tensorboard"  # any accelerate tracker name, or null
+    kill_after_step: int | None = None  # testing: SIGKILL this process after that optimizer step
+    # card and publishing
+    language: list[str] = field(default_factory=lambda: ["en"])
+    license: str = "apache-2.0"
+    model_name: str | None = None
+    eval_results: str | None = None  # JSON file: list of huggingface_hub EvalResult fields
+    push_to_hub: str | None = None  # repo id to publish the final model to
+    version: str | None = None  # tag for the published revision
+    publish_target: str = "hub"  # hub | store (local git store)
+    store_dir: str | None = None
+    private: bool = False
+
+    @property
+    def effective_run_dir(self) -> Path:
+        return Path(self.run_dir) if self.run_dir else Path(f"{self.output_dir}.run")
+
+
+def _unwrap_optional(tp):
+    """`X | None` -> (X, True); anything else -> (tp, False)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return args[0], True
+    return tp, False
+
+
+def _coerce(value: Any, tp, source: str, dotted: str):
+    """Check/convert a YAML value against a dataclass field type; CsirError naming the field otherwise."""
+    loc = where(source, field=dotted)
+    base, optional = _unwrap_optional(tp)
+    if value is None:
+        if optional:
+            return None
+        raise CsirError(f"{loc} must not be null")
+    if dataclasses.is_dataclass(base):
+        return _build(base, value, source, dotted + ".")
+    origin = typing.get_origin(base)
+    if origin is list:
+        (item_tp,) = typing.get_args(base)
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        if not isinstance(value, list):
+            raise CsirError(f"{loc} expected a list, got {value!r}")
+        return [_coerce(v, item_tp, source, f"{dotted}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise CsirError(f"{loc} expected a mapping, got {value!r}")
+        _, val_tp = typing.get_args(base)
+        return {str(k): _coerce(v, val_tp, source, f"{dotted}.{k}") for k, v in value.items()}
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        raise CsirError(f"{loc} expected true/false, got {value!r}")
+    if base in (int, float) and isinstance(value, str):  # YAML 1.1 reads "2e-5" as a string
+        try:
+            value = base(value)
+        except ValueError:
+            pass
+    if base is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CsirError(f"{loc} expected an integer, got {value!r}")
+        return value
+    if base is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CsirError(f"{loc} expected a number, got {value!r}")
+        return float(value)
+    if base is str:
+        if isinstance(value, (dict, list)):
+            raise CsirError(f"{loc} expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _build(cls, mapping: Any, source: str, prefix: str = ""):
+    if not isinstance(mapping, dict):
+        raise CsirError(f"{where(source, field=prefix.rstrip('.') or None)} expected a mapping, got {mapping!r}")
+    _check_unknown(cls, mapping, source, prefix)
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: _coerce(v, hints[k], source, f"{prefix}{k}") for k, v in mapping.items()})
+
+
+def _field_loc(source: str, dotted: str) -> str:
+    return where(source, field=dotted)
+
+
+def from_dict(mapping: dict, source: str = "<config>") -> TrainConfig:
+    """Build a validated TrainConfig; errors name the source and the offending field."""
+    if not isinstance(mapping, dict):
+        raise CsirError(f"{source}: top level must be a mapping of fields")
+    cfg = _build(TrainConfig, mapping, source)
+    validate(cfg, source)
+    return cfg
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Dotted key -> 1-based line in the YAML text (for error messages)."""
+    lines: dict[str, int] = {}
+
+    def walk(node, prefix):
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                dotted = f"{prefix}{key_node.value}"
+                lines[dotted] = key_node.start_mark.line + 1
+                walk(value_node, dotted + ".")
+
+    try:
+        walk(yaml.compose(text), "")
+    except yaml.YAMLError:
+        pass
+    return lines
+
+
+def _check_unknown(cls, mapping: dict, source: str, prefix: str, lines: dict | None = None) -> None:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if key not in names:
+            line = (lines or {}).get(dotted)
+            raise CsirError(f"{where(source, line, dotted)} does not exist (valid fields of "
+                            f"{cls.__name__}: {', '.join(sorted(names))})")
+        base, _ = _unwrap_optional(hints[key])
+        if dataclasses.is_dataclass(base) and isinstance(value, dict):
+            _check_unknown(base, value, source, dotted + ".", lines)
+
+
+def validate(cfg: TrainConfig, source: str = "<config>") -> None:
+    """Value checks that the type system cannot express."""
+    def bad(name, msg):
+        raise CsirError(f"{_field_loc(source, name)} {msg}")
+
+    if cfg.objective not in OBJECTIVES:
+        bad("objective", f"must be one of {OBJECTIVES}, got {cfg.objective!r}")
+    if cfg.mixed_precision not in MIXED_PRECISION:
+        bad("mixed_precision", f"must be one of {MIXED_PRECISION}, got {cfg.mixed_precision!r}")
+    if not cfg.data.path:
+        bad("data.path", "is required (Hub id, local folder or .jsonl/.parquet file)")
+    for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "max_length", "save_steps",
+                 "logging_steps", "negatives_per_positive"):
+        if getattr(cfg, name) < 1:
+            bad(name, f"must be >= 1, got {getattr(cfg, name)}")
+    if cfg.warmup_steps < 0 or cfg.hard_negatives < 0:
+        bad("warmup_steps" if cfg.warmup_steps < 0 else "hard_negatives", "must be >= 0")
+    if cfg.learning_rate <= 0:
+        bad("learning_rate", "must be > 0")
+    if cfg.publish_target not in ("hub", "store"):
+        bad("publish_target", "must be 'hub' or 'store'")
+    if cfg.publish_target == "store" and cfg.push_to_hub and not cfg.store_dir:
+        bad("store_dir", "is required when publish_target is 'store'")
+    if cfg.codeswitch is not None:
+        cs = cfg.codeswitch
+        if not 0.0 <= cs.p <= 1.0:
+            bad("codeswitch.p", f"must be in [0, 1], got {cs.p}")
+        if not cs.lexicons:
+            bad("codeswitch.lexicons", "needs at least one language -> lexicon entry")
+
+
+def _parse_scalar(text: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _set_dotted(mapping: dict, dotted: str, value, source: str) -> None:
+    """Apply one override; a field that does not exist is a CsirError naming it."""
+    parts = dotted.replace("-", "_").split(".")
+    cls = TrainConfig
+    target = mapping
+    for i, part in enumerate(parts):
+        hints = typing.get_type_hints(cls)
+        if part not in hints:
+            raise CsirError(f"{_field_loc(source, '.'.join(parts[:i + 1]))} does not exist "
+                            f"(valid fields of {cls.__name__}: {', '.join(sorted(hints))})")
+        if i == len(parts) - 1:
+            target[part] = value
+            return
+        base, _ = _unwrap_optional(hints[part])
+        if not dataclasses.is_dataclass(base):
+            raise CsirError(f"{_field_loc(source, '.'.join(parts[:i + 1]))} has no sub-fields")
+        if not isinstance(target.get(part), dict):
+            target[part] = {}
+        target = target[part]
+        cls = base
+
+
+def parse_overrides(args: list[str]) -> list[tuple[str, Any]]:
+    """`--field value`, `--field=value`, `--data.path x` -> [(field, parsed value)]."""
+    out: list[tuple[str, Any]] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise CsirError(f"command line: expected --field value, got {arg!r}")
+        key = arg[2:]
+        if "=" in key:
+            key, raw = key.split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(args):
+                raise CsirError(f"command line: field '{key}' needs a value")
+            raw = args[i + 1]
+            i += 2
+        out.append((key, _parse_scalar(raw)))
+    return out
+
+
+def load_config(path: str | None, overrides: list[tuple[str, Any]] | None = None) -> TrainConfig:
+    """YAML file (optional) + command-line overrides -> validated TrainConfig."""
+    mapping: dict = {}
+    source = str(path) if path else "<command line>"
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise CsirError(f"{p}: config file not found")
+        text = p.read_text(encoding="utf-8")
+        try:
+            mapping = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            line = getattr(getattr(exc, "problem_mark", None), "line", None)
+            raise CsirError(f"{where(p, None if line is None else line + 1)}: invalid YAML ({exc})") from None
+        if not isinstance(mapping, dict):
+            raise CsirError(f"{p}: top level must be a mapping of fields")
+        _check_unknown(TrainConfig, mapping, source, "", _key_lines(text))
+    for key, value in overrides or []:
+        _set_dotted(mapping, key, value, "command line")
+    return from_dict(mapping, source)
+
+
+def to_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def non_default_fields(cfg: TrainConfig) -> dict:
+    """Flattened fields whose value differs from the dataclass default (for the model card)."""
+    ref = _flatten(to_dict(TrainConfig()))
+    cur = _flatten(to_dict(cfg))
+    return {k: v for k, v in cur.items() if ref.get(k, object()) != v}
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k in ("data", "codeswitch"):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

@@ -1,0 +1,284 @@
+"""Training data: any `datasets.load_dataset` source -> checked columns -> objective-shaped examples.
+
+Static data is tokenized once (`Dataset.map`, cached, run under `main_process_first`) and padded per batch;
+batches group similar lengths (transformers' `get_length_grouped_indices`) so little compute goes to padding.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from builders.errors import CsirError, where
+
+from .config import DataConfig, TrainConfig
+
+log = logging.getLogger(__name__)
+
+FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv", ".tsv": "csv"}
+
+
+@dataclass
+class DataSource:
+    """What was loaded, for the model card and manifest."""
+
+    path: str
+    name: str | None
+    split: str
+    revision: str | None  # as requested
+    resolved_revision: str | None  # 40-hex commit where it can be resolved
+    num_rows: int
+    is_hub_id: bool
+
+
+def _is_hub_id(path: str) -> bool:
+    return not Path(path).exists() and path.count("/") == 1 and not path.startswith((".", "/"))
+
+
+def resolve_revision(path: str, revision: str | None) -> str | None:
+    """The commit a dataset revision points at: git for local store repos, the Hub API for Hub ids."""
+    p = Path(path)
+    if p.is_dir() and (p / ".git").exists():
+        try:
+            out = subprocess.run(["git", "-C", str(p), "rev-parse", f"{revision or 'HEAD'}^{{commit}}"],
+                                 capture_output=True, text=True, check=True)
+            return out.stdout.strip()
+        except (subprocess.CalledProcessError, FileNotFoundError):
+            return None
+    if _is_hub_id(path):
+        try:
+            from huggingface_hub import HfApi
+
+            return HfApi().dataset_info(path, revision=revision).sha
+        except Exception:  # offline or private: keep the requested revision only
+            return None
+    return None
+
+
+def load_source(data: DataConfig, source: str = "config"):
+    """Load the raw split; any failure is a CsirError naming `data.path`."""
+    from datasets import load_dataset
+
+    path = data.path
+    suffix = Path(path).suffix.lower()
+    kwargs = {}
+    try:
+        if Path(path).is_file():
+            if suffix not in FILE_BUILDERS:
+                raise CsirError(f"{where(source, field='data.path')}: unsupported file type {suffix!r} "
+                                f"(use {', '.join(sorted(FILE_BUILDERS))})")
+            if suffix == ".tsv":
+                kwargs["delimiter"] = "\t"
+            ds = load_dataset(FILE_BUILDERS[suffix], data_files={"train": path}, split="train", **kwargs)
+        else:
+            if not Path(path).exists() and not _is_hub_id(path):
+                raise CsirError(f"{where(source, field='data.path')}: {path!r} is neither a file, a folder "
+                                "nor a Hub dataset id (ORG/NAME)")
+            ds = load_dataset(path, data.name, split=data.split, revision=data.revision)
+    except CsirError:
+        raise
+    except Exception as exc:  # datasets raises many types: not found, bad config, offline...
+        raise CsirError(f"{where(source, field='data.path')}: cannot load {path!r}"
+                        f"{f' config {data.name!r}' if data.name else ''} split {data.split!r}: "
+                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if data.max_rows is not None:
+        ds = ds.select(range(min(data.max_rows, len(ds))))
+    info = DataSource(path=path, name=data.name, split=data.split, revision=data.revision,
+                      resolved_revision=resolve_revision(path, data.revision), num_rows=len(ds),
+                      is_hub_id=_is_hub_id(path))
+    return ds, info
+
+
+def check_columns(ds, cfg: TrainConfig, source: str = "config") -> None:
+    """The objective's columns must exist; the error lists what the dataset has."""
+    d = cfg.data
+    needed = {"data.query_column": d.query_column, "data.passage_column": d.passage_column,
+              "data.label_column": d.label_column}
+    for fieldname, col in needed.items():
+        if col not in ds.column_names:
+            raise CsirError(f"{where(d.path, field=col)}: column missing for the {cfg.objective} objective "
+                            f"(set {fieldname} in {source}); the dataset has columns {ds.column_names}")
+    if len(ds) == 0:
+        raise CsirError(f"{where(d.path)}: the {d.split!r} split is empty")
+
+
+def _ratio_indices(queries: list[str], labels: list[float], negs_per_pos: int) -> list[int]:
+    """Keep every positive and at most `negs_per_pos` negatives per positive of the same query (in order)."""
+    pos: dict[str, int] = {}
+    for q, y in zip(queries, labels):
+        if y > 0:
+            pos[q] = pos.get(q, 0) + 1
+    used: dict[str, int] = {}
+    keep = []
+    for i, (q, y) in enumerate(zip(queries, labels)):
+        if y > 0:
+            keep.append(i)
+        elif used.get(q, 0) < negs_per_pos * pos.get(q, 0):
+            used[q] = used.get(q, 0) + 1
+            keep.append(i)
+    return keep
+
+
+def shape_examples(ds, cfg: TrainConfig):
+    """Objective-shaped text columns: CE (query, passage, label); BE (query, positive, negative_0..k-1)."""
+    d = cfg.data
+    queries = ds[d.query_column]
+    labels = [float(x) for x in ds[d.label_column]]
+    if cfg.objective == "cross-encoder":
+        keep = _ratio_indices(queries, labels, cfg.negatives_per_positive)
+        ds = ds.select(keep)
+        rename = {d.query_column: "query", d.passage_column: "passage", d.label_column: "label"}
+        ds = ds.rename_columns({k: v for k, v in rename.items() if k != v})
+        ids = ds[d.id_column] if d.id_column and d.id_column in ds.column_names else None
+        ds = ds.select_columns(["query", "passage", "label"])
+        ds = ds.cast_column("label", _float_feature())
+        if ids is not None:
+            ds = ds.add_column("example_id", [str(x) for x in ids])
+        return ds
+    from datasets import Dataset
+
+    passages = ds[d.passage_column]
+    ids = ds[d.id_column] if d.id_column and d.id_column in ds.column_names else [str(i) for i in range(len(ds))]
+    negatives: dict[str, list[str]] = {}
+    for q, p, y in zip(queries, passages, labels):
+        if y <= 0:
+            negatives.setdefault(q, []).append(p)
+    rows = {"query": [], "positive": [], "example_id": []}
+    for k in range(cfg.hard_negatives):
+        rows[f"negative_{k}"] = []
+    for q, p, y, i in zip(queries, passages, labels, ids):
+        if y <= 0:
+            continue
+        negs = negatives.get(q, [])
+        if len(negs) < cfg.hard_negatives:
+            continue  # not enough hard negatives for a fixed-width batch
+        rows["query"].append(q)
+        rows["positive"].append(p)
+        rows["example_id"].append(str(i))
+        for k in range(cfg.hard_negatives):
+            rows[f"negative_{k}"].append(negs[k])
+    if not rows["query"]:
+        raise CsirError(f"{where(d.path, field=d.label_column)}: no positive (label > 0) rows"
+                        + (f" with {cfg.hard_negatives} hard negatives" if cfg.hard_negatives else ""))
+    return Dataset.from_dict(rows)
+
+
+def _float_feature():
+    from datasets import Value
+
+    return Value("float32")
+
+
+def tokenize(ds, tokenizer, cfg: TrainConfig):
+    """Pre-tokenize (no padding); adds `length` (tokens per example) for length-grouped batching."""
+    max_length = cfg.max_length
+
+    if cfg.objective == "cross-encoder":
+        def fn(batch):
+            enc = tokenizer(batch["query"], batch["passage"], truncation="longest_first", max_length=max_length)
+            enc["length"] = [len(x) for x in enc["input_ids"]]
+            return enc
+        keep = ["label"]
+    else:
+        cols = ["query", "positive"] + [f"negative_{k}" for k in range(cfg.hard_negatives)]
+
+        def fn(batch):
+            out, total = {}, None
+            for col in cols:
+                enc = tokenizer(batch[col], truncation=True, max_length=max_length)
+                for key, val in enc.items():
+                    out[f"{col}.{key}"] = val
+                lens = [len(x) for x in enc["input_ids"]]
+                total = lens if total is None else [a + b for a, b in zip(total, lens)]
+            out["length"] = total
+            return out
+        keep = []
+    remove = [c for c in ds.column_names if c not in keep]
+    return ds.map(fn, batched=True, remove_columns=remove, desc="Tokenizing")
+
+
+class LengthGroupedBatchSampler(torch.utils.data.Sampler):
+    """Batches of similar-length examples in a seeded, epoch-dependent order (resumable: order = f(seed, epoch))."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, group: bool = True, drop_last: bool = True):
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.group = group
+        self.drop_last = drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _indices(self) -> list[int]:
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.group:
+            return list(get_length_grouped_indices(self.lengths, self.batch_size, generator=gen))
+        return torch.randperm(len(self.lengths), generator=gen).tolist()
+
+    def __iter__(self):
+        idx = self._indices()
+        batches = [idx[i:i + self.batch_size] for i in range(0, len(idx), self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        if self.group:  # the longest batch comes first (OOM early); shuffle the others, seeded per epoch
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch + 7)
+            rest = [batches[i] for i in (torch.randperm(len(batches) - 1, generator=gen) + 1).tolist()]
+            batches = batches[:1] + rest
+        return iter(batches)
+
+    def __len__(self) -> int:
+        n = len(self.lengths) // self.batch_size
+        return n if self.drop_last or len(self.lengths) % self.batch_size == 0 else n + 1
+
+
+class PaddingCollator:
+    """Dynamic padding: each batch is padded to its own longest example (and a multiple of 8 on GPU)."""
+
+    def __init__(self, tokenizer, cfg: TrainConfig, pad_to_multiple_of: int | None = None):
+        self.tokenizer = tokenizer
+        self.objective = cfg.objective
+        self.cols = ["query", "positive"] + [f"negative_{k}" for k in range(cfg.hard_negatives)]
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def _pad(self, feats: list[dict]) -> dict:
+        return dict(self.tokenizer.pad(feats, padding=True, pad_to_multiple_of=self.pad_to_multiple_of,
+                                       return_tensors="pt"))
+
+    def __call__(self, rows: list[dict]) -> dict:
+        keys = ("input_ids", "token_type_ids", "attention_mask")
+        if self.objective == "cross-encoder":
+            feats = [{k: r[k] for k in keys if k in r} for r in rows]
+            return {"features": self._pad(feats),
+                    "labels": torch.tensor([r["label"] for r in rows], dtype=torch.float32)}
+        # one padded batch per column (query, positive, negative_0, ...): each padded to its own longest text
+        return {"columns": [self._pad([{k: r[f"{c}.{k}"] for k in keys if f"{c}.{k}" in r} for r in rows])
+                            for c in self.cols]}
+
+
+class TextCollator:
+    """Tokenizes at batch time: used for dynamic code-switching, where texts change every epoch."""
+
+    def __init__(self, tokenizer, cfg: TrainConfig, pad_to_multiple_of: int | None = None):
+        self.tokenizer = tokenizer
+        self.cfg = cfg
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def _enc(self, *texts):
+        return dict(self.tokenizer(*texts, padding=True, truncation=True if len(texts) == 1 else "longest_first",
+                                   max_length=self.cfg.max_length, pad_to_multiple_of=self.pad_to_multiple_of,
+                                   return_tensors="pt"))
+
+    def __call__(self, rows: list[dict]) -> dict:
+        if self.cfg.objective == "cross-encoder":
+            return {"features": self._enc([r["query"] for r in rows], [r["passage"] for r in rows]),
+                    "labels": torch.tensor([r["label"] for r in rows], dtype=torch.float32)}
+        cols = ["query", "positive"] + [f"negative_{k}" for k in range(self.cfg.hard_negatives)]
+        return {"columns": [self._enc([r[c] for r in rows]) for c in cols]}

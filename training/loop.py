@@ -1,0 +1,387 @@
+"""The Accelerate-native training loop (one CPU to many GPUs, same code).
+
+Guarantees: `set_seed` before model init; preprocessing under `main_process_first`; gradient accumulation and
+mixed precision through the Accelerator; `save_state` every `save_steps` optimizer steps into
+`<run_dir>/checkpoints/step_<N>` (renamed into place only when complete); `resume="latest"` restores model,
+optimizer, scheduler, RNG states and the step counter, then `skip_first_batches` replays the exact data order;
+the final model, card and config are written by rank 0 after `wait_for_everyone`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import yaml
+
+from builders.atomic import atomic_dir
+from builders.errors import CsirError, where
+
+from .config import TrainConfig, non_default_fields, to_dict
+
+log = logging.getLogger(__name__)
+
+CKPT_RE = re.compile(r"^step_(\d+)$")
+
+
+class TrainState:
+    """Step counter and training log, saved with every checkpoint (registered with the Accelerator)."""
+
+    def __init__(self):
+        self.step = 0
+        self.log_history: list[dict] = []
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "log_history": self.log_history}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.log_history = list(state["log_history"])
+
+
+@dataclasses.dataclass
+class TrainResult:
+    output_dir: Path
+    steps: int
+    num_processes: int
+    final_loss: float | None
+    pairs_per_second: float
+    log_history: list[dict]
+    published: dict | None = None
+
+
+def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    out = [(int(m.group(1)), p) for p in root.iterdir() if (m := CKPT_RE.match(p.name)) and p.is_dir()]
+    return sorted(out)
+
+
+def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
+    """`latest` -> newest complete checkpoint (None if there is none yet); a path -> that checkpoint."""
+    if not resume:
+        return None
+    if resume == "latest":
+        ckpts = list_checkpoints(run_dir)
+        return ckpts[-1][1] if ckpts else None
+    p = Path(resume)
+    if not p.is_dir():
+        raise CsirError(f"{where(resume)}: --resume-from-checkpoint: no such checkpoint directory")
+    return p
+
+
+def _texts_for_vocab(ds, cfg) -> list[str]:
+    cols = [c for c in ds.column_names if c in ("query", "passage", "positive") or c.startswith("negative_")]
+    return [t for c in cols for t in ds[c]]
+
+
+def _prepare_base_model(cfg: TrainConfig, raw, accelerator) -> tuple[str, dict]:
+    """Path to load the base model from, plus facts for the card; tiny models are built here."""
+    from .objectives import check_base_model
+    from .tiny_model import build_tiny_bert, is_tiny
+
+    if is_tiny(cfg.model):
+        path = cfg.effective_run_dir / "base-model" / cfg.model
+        with accelerator.main_process_first():
+            if accelerator.is_main_process:
+                with atomic_dir(path) as tmp:
+                    build_tiny_bert(tmp, _texts_for_vocab(raw, cfg), seed=cfg.seed,
+                                    max_position=max(cfg.max_length, 64))
+        facts = check_base_model(str(path), None, cfg.objective)
+        facts["built_in_code"] = True
+        return str(path), facts
+    facts = check_base_model(cfg.model, cfg.model_revision, cfg.objective, cfg.trust_remote_code)
+    return cfg.model, facts
+
+
+def _dynamic_switcher(cfg: TrainConfig):
+    """A `builders.codeswitch.CodeSwitcher` for on-the-fly switching, or None."""
+    if cfg.codeswitch is None:
+        return None
+    from builders.codeswitch import CodeSwitchConfig, CodeSwitcher, load_lexicons
+
+    cs = cfg.codeswitch
+    try:
+        lexicons = load_lexicons(dict(cs.lexicons))
+    except CsirError:
+        raise
+    except Exception as exc:
+        raise CsirError(f"{where('config', field='codeswitch.lexicons')}: cannot load lexicons: {exc}") from None
+    switch_cfg = CodeSwitchConfig(variant=cs.variant, query_langs=list(cs.query_langs),
+                                  passage_langs=list(cs.passage_langs), p=cs.p,
+                                  seed=cfg.seed if cs.seed is None else cs.seed)
+    return CodeSwitcher(switch_cfg, lexicons)
+
+
+def _set_dynamic_epoch(ds, switcher, cfg: TrainConfig, epoch: int) -> None:
+    """Fresh code-switching draw for this epoch (deterministic in seed, example id, side and epoch)."""
+    from builders.codeswitch import dynamic_codeswitch_transform
+
+    ds.set_transform(dynamic_codeswitch_transform(switcher, epoch=epoch))
+
+
+def _hyperparameters(cfg: TrainConfig, accelerator, steps_per_epoch: int) -> dict:
+    return {
+        "objective": cfg.objective,
+        "seed": cfg.seed,
+        "max_steps": cfg.max_steps,
+        "per_device_batch_size": cfg.batch_size,
+        "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        "num_processes": accelerator.num_processes,
+        "total_batch_size": cfg.batch_size * cfg.gradient_accumulation_steps * accelerator.num_processes,
+        "learning_rate": cfg.learning_rate,
+        "lr_scheduler": cfg.lr_scheduler,
+        "warmup_steps": cfg.warmup_steps,
+        "weight_decay": cfg.weight_decay,
+        "max_grad_norm": cfg.max_grad_norm,
+        "max_length": cfg.max_length,
+        "mixed_precision": accelerator.mixed_precision,
+        "distributed_type": getattr(accelerator.distributed_type, "value", str(accelerator.distributed_type)),
+        "length_grouping": cfg.length_grouping,
+        "steps_per_epoch": steps_per_epoch,
+    }
+
+
+def _has_accelerator_device() -> bool:
+    import torch
+    from accelerate.utils import is_mps_available, is_npu_available, is_xpu_available
+
+    return torch.cuda.is_available() or is_xpu_available() or is_npu_available() or is_mps_available()
+
+
+def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
+    """Run one training job; returns where the model went and the training log."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+    from transformers import get_scheduler
+
+    from . import data as data_mod
+    from .objectives import load_model, objective_module
+
+    run_dir = cfg.effective_run_dir
+    output_dir = Path(cfg.output_dir)
+    accelerator = Accelerator(
+        cpu=cfg.cpu or not _has_accelerator_device(),  # so `--multi_gpu` on a CPU-only host runs gloo DDP
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=cfg.gradient_accumulation_steps,
+                                                                sync_with_dataloader=False),
+        log_with=cfg.tracker or None,
+        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
+    )
+    resume_dir = resolve_resume(resume, run_dir)
+
+    # --- data (validated before any model is built) ---
+    with accelerator.main_process_first():
+        raw, source_info = data_mod.load_source(cfg.data)
+        data_mod.check_columns(raw, cfg)
+        examples = data_mod.shape_examples(raw, cfg)
+    switcher = _dynamic_switcher(cfg)
+    base_path, base_facts = _prepare_base_model(cfg, examples, accelerator)
+
+    # --- model: seeded init ---
+    set_seed(cfg.seed)
+    model = load_model(base_path, cfg, accelerator.device)
+    tokenizer = model.tokenizer
+    pad_multiple = 8 if accelerator.device.type == "cuda" else None
+    if switcher is None:
+        with accelerator.main_process_first():
+            train_ds = data_mod.tokenize(examples, tokenizer, cfg)
+        lengths = train_ds["length"]
+        train_ds = train_ds.remove_columns(["length"])
+        collate = data_mod.PaddingCollator(tokenizer, cfg, pad_multiple)
+    else:
+        train_ds = examples
+        lengths = [sum(len(t) for k, t in r.items() if k in ("query", "passage", "positive")
+                       or k.startswith("negative_")) for r in examples]
+        collate = data_mod.TextCollator(tokenizer, cfg, pad_multiple)
+    sampler = data_mod.LengthGroupedBatchSampler(lengths, cfg.batch_size, seed=cfg.seed,
+                                                 group=cfg.length_grouping)
+    if len(sampler) == 0:
+        raise CsirError(f"{where(cfg.data.path)}: {len(lengths)} examples are fewer than one batch "
+                        f"(batch_size={cfg.batch_size})")
+    loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate,
+                        num_workers=cfg.dataloader_num_workers, generator=torch.Generator().manual_seed(cfg.seed))
+
+    module = objective_module(model, cfg)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    params = [
+        {"params": [p for n, p in module.named_parameters() if not n.endswith(no_decay)],
+         "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in module.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
+    scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.warmup_steps,
+                              num_training_steps=cfg.max_steps)
+    module, optimizer, loader = accelerator.prepare(module, optimizer, loader)
+    state = TrainState()
+    # the scheduler is stepped once per optimizer step by us (not once per process by accelerate)
+    accelerator.register_for_checkpointing(scheduler, state)
+
+    if resume_dir is not None:
+        accelerator.load_state(str(resume_dir))
+        log.info("resumed from %s at step %d", resume_dir, state.step)
+    elif resume == "latest":
+        log.info("no checkpoint in %s yet: starting from step 0", run_dir / "checkpoints")
+
+    steps_per_epoch = max(1, len(loader) // cfg.gradient_accumulation_steps)
+    hparams = _hyperparameters(cfg, accelerator, steps_per_epoch)
+    if cfg.tracker:
+        accelerator.init_trackers("csir-train", config={k: v for k, v in hparams.items()
+                                                        if isinstance(v, (int, float, str, bool))})
+
+    micro_done = state.step * cfg.gradient_accumulation_steps
+    epoch, skip = divmod(micro_done, len(loader))
+    progress = tqdm(total=cfg.max_steps, initial=state.step, desc=f"train {cfg.objective}",
+                    disable=not accelerator.is_local_main_process)
+    module.train()
+    window_loss, window_n = torch.zeros((), device=accelerator.device), 0
+    pairs_seen, t0 = 0, time.perf_counter()
+    while state.step < cfg.max_steps:
+        sampler.set_epoch(epoch)
+        if switcher is not None:
+            _set_dynamic_epoch(train_ds, switcher, cfg, epoch)
+        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+        for batch in epoch_loader:
+            with accelerator.accumulate(module):
+                loss = module(**batch)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                if accelerator.sync_gradients:
+                    scheduler.step()
+                optimizer.zero_grad()
+            window_loss += loss.detach().float()
+            window_n += 1
+            pairs_seen += cfg.batch_size
+            if not accelerator.sync_gradients:
+                continue
+            state.step += 1
+            progress.update(1)
+            if state.step % cfg.logging_steps == 0 or state.step == cfg.max_steps:
+                mean_loss = (accelerator.reduce(window_loss, reduction="mean") / max(window_n, 1)).item()
+                lr = scheduler.get_last_lr()[0]
+                entry = {"step": state.step, "epoch": round(state.step / steps_per_epoch, 4),
+                         "loss": round(mean_loss, 6), "learning_rate": lr}
+                state.log_history.append(entry)
+                accelerator.log({"train/loss": mean_loss, "train/learning_rate": lr}, step=state.step)
+                progress.set_postfix(loss=f"{mean_loss:.4f}")
+                window_loss.zero_()
+                window_n = 0
+            if state.step % cfg.save_steps == 0 and state.step < cfg.max_steps:
+                _save_checkpoint(accelerator, run_dir, state.step, cfg.save_total_limit)
+            if cfg.kill_after_step is not None and state.step == cfg.kill_after_step:
+                accelerator.wait_for_everyone()
+                os.kill(os.getpid(), signal.SIGKILL)  # simulated preemption (tests)
+            if state.step >= cfg.max_steps:
+                break
+        epoch += 1
+        skip = 0
+    progress.close()
+    elapsed = time.perf_counter() - t0
+    pairs_per_second = pairs_seen * accelerator.num_processes / elapsed if elapsed > 0 else 0.0
+
+    accelerator.wait_for_everyone()
+    published = None
+    if accelerator.is_main_process:
+        final = accelerator.unwrap_model(module).model
+        _write_final(final, cfg, output_dir, source_info, base_facts, hparams, state.log_history,
+                     state.step)
+        if cfg.push_to_hub:
+            published = _publish(cfg, output_dir)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    final_loss = state.log_history[-1]["loss"] if state.log_history else None
+    return TrainResult(output_dir=output_dir, steps=state.step, num_processes=accelerator.num_processes,
+                       final_loss=final_loss, pairs_per_second=pairs_per_second,
+                       log_history=list(state.log_history), published=published)
+
+
+def _save_checkpoint(accelerator, run_dir: Path, step: int, total_limit: int | None) -> None:
+    """save_state into a temp folder, renamed to step_<N> once every process has written its part."""
+    root = run_dir / "checkpoints"
+    tmp = root / f".tmp-step_{step}"
+    final = root / f"step_{step}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        if total_limit:
+            for _, old in list_checkpoints(run_dir)[:-total_limit]:
+                shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def _load_eval_results(cfg: TrainConfig) -> list[dict]:
+    if not cfg.eval_results:
+        return []
+    p = Path(cfg.eval_results)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CsirError(f"{where(p, field='eval_results')}: cannot read evaluation results: {exc}") from None
+    if not isinstance(data, list):
+        raise CsirError(f"{where(p)}: expected a JSON list of evaluation results")
+    return data
+
+
+def _write_final(model, cfg: TrainConfig, output_dir: Path, source_info, base_facts, hparams, log_history,
+                 steps: int):
+    """Final model + README card + training config + log, written atomically (never a half model)."""
+    from builders.repo_writer import library_versions
+    from model_cards.model_card import render_model_card
+
+    cs = dataclasses.asdict(cfg.codeswitch) if cfg.codeswitch else None
+    info = {
+        "model_name": cfg.model_name or output_dir.name,
+        "objective": cfg.objective,
+        "base_model": cfg.model,
+        "base_model_revision": cfg.model_revision,
+        "base_model_built_in_code": bool(base_facts.get("built_in_code")),
+        "base_model_type": base_facts.get("model_type"),
+        "datasets": [dataclasses.asdict(source_info)],
+        "language": cfg.language,
+        "license": cfg.license,
+        "codeswitch": cs,
+        "hyperparameters": {**hparams, "steps_trained": steps},
+        "non_default": non_default_fields(cfg),
+        "log_history": log_history,
+        "versions": library_versions(),
+        "eval_results": _load_eval_results(cfg),
+        "repo_id": cfg.push_to_hub,
+        "version": cfg.version,
+    }
+    with atomic_dir(output_dir) as tmp:
+        model.save(str(tmp), create_model_card=False)
+        (tmp / "README.md").write_text(render_model_card(info), encoding="utf-8")
+        (tmp / "training_config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+        state = {"global_step": steps, "hyperparameters": hparams, "log_history": log_history}
+        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
+
+
+def _publish(cfg: TrainConfig, output_dir: Path) -> dict:
+    """Final model folder -> Hub or local store, tagged with `version` (checkpoints never leave run_dir)."""
+    try:
+        from builders.publish.api import publish_folder
+    except ImportError as exc:
+        raise CsirError(f"push_to_hub: the publishing API is not available ({exc})") from None
+    return publish_folder(output_dir, cfg.push_to_hub, repo_type="model", version=cfg.version,
+                          target=cfg.publish_target, store_dir=cfg.store_dir, private=cfg.private)
