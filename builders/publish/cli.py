@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import sys
+
+from huggingface_hub.errors import HfHubHTTPError
 
 from builders.errors import CsirError
 from builders.publish.api import REPO_TYPES, STORE_ENV, TARGETS, PublishResult, publish_folder
@@ -57,9 +61,20 @@ def publish_from_args(folder, args: argparse.Namespace) -> PublishResult | None:
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    result = publish_folder(args.folder, args.repo, repo_type=args.repo_type, version=args.version,
-                            target=args.target, store=args.store, private=args.private, dry_run=args.dry_run,
-                            force=args.force)
+    if not args.verbose:  # one line per HTTP request is noise here; -v brings it back
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        result = publish_folder(args.folder, args.repo, repo_type=args.repo_type, version=args.version,
+                                target=args.target, store=args.store, private=args.private, dry_run=args.dry_run,
+                                force=args.force)
+    except HfHubHTTPError as exc:  # the Hub said no (auth, quota, outage after retries): one line, no traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if getattr(exc.response, "status_code", None) in (401, 403):
+            first += " (check the token in $HF_TOKEN or `hf auth login`; csir never prints it)"
+        print(f"csir publish: error: {args.repo}@{args.version} not published (no tag created): {first}",
+              file=sys.stderr)
+        return 1
     print(json.dumps(result.to_dict(), sort_keys=True) if args.json else result.summary())
     return 0
 
