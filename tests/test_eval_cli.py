@@ -1,0 +1,173 @@
+"""End to end: `csir evalset ddtp` on the fixture, `csir evaluate` with tiny bi-/cross-encoders, bad inputs."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+
+from builders.sources.ddtp import is_heldout
+from evaluation.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fixtures.evaluation.tiny_models import build_bi_encoder, build_cross_encoder, build_decoder  # noqa: E402
+
+PAIRS = "de-en,en-en,de-mlir"
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory, fixtures_dir=Path(__file__).parent / "fixtures"):
+    root = tmp_path_factory.mktemp("evalcli")
+    assert main(["evalset", "ddtp", "--ddtp-dir", str(fixtures_dir / "ddtp"), "--output", str(root / "evalset"),
+                 "--langs", "en,de,fr", "--top-k", "20"]) == 0
+    return {"root": root, "evalset": root / "evalset",
+            "bi": build_bi_encoder(root / "bi", prompts={"query": "query: ", "passage": "passage: "}),
+            "ce": build_cross_encoder(root / "ce"), "dec": build_decoder(root / "dec")}
+
+
+def _evaluate(work, model, out, *extra):
+    return main(["evaluate", "--model", str(model), "--tasks", "ddtp", "--ddtp", str(work["evalset"]),
+                 "--pairs", PAIRS, "--output", str(out), "--max-queries", "30", *extra])
+
+
+def test_evalset_layout_and_heldout_only(work):
+    ev = work["evalset"]
+    readme = (ev / "README.md").read_text(encoding="utf-8")
+    for cfg in ["deu-eng-corpus", "deu-eng-queries", "deu-eng-qrels", "deu-eng-top_ranked", "mlir-fra-corpus"]:
+        assert f"config_name: {cfg}" in readme
+    queries = datasets.load_dataset(str(ev), "deu-eng-queries", split="test")
+    corpus = datasets.load_dataset(str(ev), "deu-eng-corpus", split="test")
+    qrels = datasets.load_dataset(str(ev), "deu-eng-qrels", split="test")
+    top = datasets.load_dataset(str(ev), "deu-eng-top_ranked", split="test")
+    assert len(queries) > 50 and all(is_heldout(i) for i in queries["id"]) and all(is_heldout(i) for i in corpus["id"])
+    assert qrels["query-id"] == qrels["corpus-id"] and set(qrels["query-id"]) == set(queries["id"])
+    assert all(len(c) == 20 and len(set(c)) == 20 for c in top["corpus-ids"])
+    hit = sum(q in c for q, c in zip(top["query-id"], top["corpus-ids"])) / len(top)
+    assert hit > 0.5  # English BM25 finds most relevant passages in its top 20
+    mlir = datasets.load_dataset(str(ev), "mlir-deu-corpus", split="test")
+    assert set(mlir["language"]) == {"en", "de", "fr"} and mlir["id"] == corpus["id"]
+
+
+def test_evalset_is_deterministic(work, tmp_path):
+    fixtures = Path(__file__).parent / "fixtures"
+    assert main(["evalset", "ddtp", "--ddtp-dir", str(fixtures / "ddtp"), "--output", str(tmp_path / "again"),
+                 "--langs", "en,de,fr", "--top-k", "20"]) == 0
+    for f in sorted((work["evalset"] / "data").rglob("*.parquet")):
+        assert f.read_bytes() == (tmp_path / "again" / f.relative_to(work["evalset"])).read_bytes(), f
+
+
+def test_bi_encoder_end_to_end_and_only_missing(work, monkeypatch):
+    out = work["root"] / "res"
+    assert _evaluate(work, work["bi"], out) == 0
+    model_dir = next((out / "bi__model").iterdir())
+    files = sorted(p.name for p in (model_dir / "ddtp").iterdir())
+    assert files == ["deu-eng.json", "eng-eng.json", "mlir-deu.json"]
+    r = json.loads((model_dir / "ddtp" / "deu-eng.json").read_text())
+    s = r["scores"]["test"][0]
+    assert r["model"]["kind"] == "bi-encoder" and r["model"]["prompts"] == {"query": "query: ", "document": "passage: "}
+    assert r["first_stage"]["name"] == "dense" and r["dataset_revision"].startswith("sha256:")
+    assert s["hf_subset"] == "deu-eng" and s["languages"] == ["deu", "eng"] and s["num_queries"] == 30
+    assert 0 <= s["mrr_at_10"] <= 1 and s["main_score"] == s["mrr_at_10"]
+    assert len(r["per_query"]["RR@10"]) == 30 and "torch" in r["library_versions"]
+    assert {"encode_queries_s", "encode_corpus_s", "search_s", "total_s"} <= set(r["timings"])
+    assert (model_dir / "table.md").read_text().count("| ddtp |") == 3
+    assert (model_dir / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    import evaluation.runner as runner
+
+    def boom(*a, **k):
+        raise AssertionError("model work on a complete re-run")
+
+    monkeypatch.setattr(runner, "load_model", boom)
+    before = {p: p.stat().st_mtime_ns for p in (model_dir / "ddtp").iterdir()}
+    assert _evaluate(work, work["bi"], out, "--overwrite-strategy", "only-missing") == 0
+    assert _evaluate(work, work["bi"], out, "--overwrite-strategy", "never") == 0
+    assert {p: p.stat().st_mtime_ns for p in (model_dir / "ddtp").iterdir()} == before
+    # a setting that changes the numbers makes the result stale for only-missing, but never keeps it
+    assert _evaluate(work, work["bi"], out, "--overwrite-strategy", "never", "--top-k", "10") == 0
+    with pytest.raises(AssertionError, match="model work"):
+        _evaluate(work, work["bi"], out, "--overwrite-strategy", "only-missing", "--top-k", "10")
+
+
+def test_cross_encoder_reranks_top_ranked_with_baseline(work):
+    out = work["root"] / "res"
+    if not (out / "bi__model").exists():
+        assert _evaluate(work, work["bi"], out) == 0
+    base = next((out / "bi__model").iterdir())
+    assert _evaluate(work, work["ce"], out, "--baseline", str(base)) == 0
+    model_dir = next((out / "ce__model").iterdir())
+    r = json.loads((model_dir / "ddtp" / "mlir-deu.json").read_text())
+    assert r["model"]["kind"] == "cross-encoder" and r["first_stage"]["name"] == "top_ranked"
+    assert r["timings"]["rerank_pairs"] == 30 * 20
+    sig = json.loads((model_dir / "significance.json").read_text())
+    assert len(sig["tests"]) == 3 and all(t["p_ttest_bonferroni"] >= t["p_ttest"] for t in sig["tests"])
+    table = (model_dir / "table.md").read_text()
+    assert "baseline RR@10" in table and "Δ RR@10" in table
+    assert (model_dir / "plot.png").stat().st_size > 1000
+
+
+def test_card_update(work, tmp_path):
+    import yaml
+    from huggingface_hub import ModelCard
+
+    out = work["root"] / "res"
+    if not (out / "bi__model").exists():
+        assert _evaluate(work, work["bi"], out) == 0
+    model = tmp_path / "model"
+    shutil.copytree(work["bi"], model)
+    (model / "README.md").write_text("---\nlicense: apache-2.0\n---\n# tiny\n\nKeep this text.\n")
+    results = next((out / "bi__model").iterdir())
+    assert main(["card", "update", "--model", str(model), "--results", str(results), "--model-name", "tiny"]) == 0
+    assert main(["card", "update", "--model", str(model), "--results", str(results), "--model-name", "tiny"]) == 0
+    card = ModelCard.load(model / "README.md")
+    assert "Keep this text." in card.text and card.data.license == "apache-2.0"
+    rows = card.data.eval_results
+    assert len(rows) == 3 * 3  # 3 subsets x 3 metrics, not duplicated by the second update
+    row = next(e for e in rows if e.dataset_config == "deu-eng" and e.metric_type == "mrr_at_10")
+    r = json.loads((results / "ddtp" / "deu-eng.json").read_text())
+    assert row.metric_value == pytest.approx(r["scores"]["test"][0]["mrr_at_10"], abs=1e-6)
+    assert row.dataset_revision == r["dataset_revision"]
+    entries = yaml.safe_load((model / ".eval_results" / "ddtp.yaml").read_text())
+    assert sorted(e["dataset"]["task_id"] for e in entries) == ["deu-eng", "eng-eng", "mlir-deu"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tasks", "nope"], "unknown task 'nope'"),
+    (["--tasks", "ddtp", "--pairs", "de-xx"], "unknown language pair 'de-xx'"),
+    (["--tasks", "ddtp", "--pairs", "it-en"], "pair 'it-en' (subset ita-eng) is not in"),
+    (["--tasks", "ddtp", "--metrics", "Bogus@1"], "unknown measure"),
+])
+def test_bad_inputs_exit_2(work, capsys, args, message):
+    rc = main(["evaluate", "--model", str(work["bi"]), "--ddtp", str(work["evalset"]),
+               "--output", str(work["root"] / "bad"), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and message in err[0], err
+
+
+def test_neither_encoder_nor_cross_encoder_exit_2(work, capsys):
+    rc = main(["evaluate", "--model", str(work["dec"]), "--tasks", "ddtp", "--ddtp", str(work["evalset"]),
+               "--pairs", "de-en", "--output", str(work["root"] / "bad")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "neither a bi-encoder nor a cross-encoder" in err
+
+
+def test_missing_dataset_revision_exit_2(work, tmp_path, capsys):
+    repo = tmp_path / "repo"
+    shutil.copytree(work["evalset"], repo)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], check=True)
+    subprocess.run([*git, "tag", "v1.0.0"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    rc = main(["evaluate", "--model", str(work["bi"]), "--dataset", str(repo), "--dataset-revision", "v9.9.9",
+               "--subsets", "deu-eng", "--output", str(tmp_path / "o")])
+    assert rc == 2 and "revision 'v9.9.9' does not exist" in capsys.readouterr().err
+    rc = main(["evaluate", "--model", str(work["bi"]), "--dataset", str(repo), "--dataset-revision", "v1.0.0",
+               "--subsets", "deu-eng", "--output", str(tmp_path / "o"), "--max-queries", "5", "--no-plot"])
+    assert rc == 0
+    r = json.loads(next((tmp_path / "o").rglob("deu-eng.json")).read_text())
+    assert r["dataset_revision"] == head and r["dataset"]["revision"] == "v1.0.0" and r["task_name"] == "repo"
