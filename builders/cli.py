@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "builders.lexicons.cli",
     "builders.codeswitch_cli",
     "builders.publish.cli",
+    "builders.sources.msmarco",
 ]
 
 

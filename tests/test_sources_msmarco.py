@@ -269,3 +269,26 @@ def test_mmarco_missing_ids_and_files(mm, fixtures):
         mm.queries("de", split="test")
     with pytest.raises(CsirError, match="no data/ folder"):
         MMarco(fixtures / "msmarco")
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+def test_cli_writes_a_loadable_repo_deterministically(ms, tmp_path):
+    from builders.cli import main
+    from builders.repo_writer import read_manifest
+
+    outs = []
+    for name in ("a", "b"):
+        rc = main(["msmarco-pairs", "--source", str(ms), "--selection", "sample", "--seed", "1",
+                   "--output", str(tmp_path / name)])
+        assert rc == 0
+        outs.append(tmp_path / name)
+    ds = datasets.load_dataset(str(outs[0]), "pairs", split="train")
+    assert len(ds) == 60 and ds.column_names == ["id", "query", "passage", "label"]
+    pa = sorted(outs[0].rglob("*.parquet"))
+    assert [p.read_bytes() for p in pa] == [p.read_bytes() for p in sorted(outs[1].rglob("*.parquet"))]
+    man = read_manifest(outs[0])
+    assert man["statistics"]["queries_used"] == 12 and man["parameters"]["selection"] == "sample"
+    assert len(man["source"]["triples"]["sha256"]) == 64
+    assert main(["msmarco-pairs", "--source", str(tmp_path / "missing"), "--output", str(tmp_path / "c")]) == 2
+    assert not (tmp_path / "c").exists()

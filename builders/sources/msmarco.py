@@ -77,7 +77,7 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
                     line = raw.decode("utf-8").rstrip("\r\n")
                 except UnicodeDecodeError as e:
                     raise CsirError(f"{where(path, lineno)}: not valid UTF-8 ({e.reason})") from None
-                if line.strip():
+                if line and not line.isspace():
                     yield lineno, line
     except (OSError, EOFError) as e:
         raise CsirError(f"{path}: cannot read ({e})") from None
@@ -96,16 +96,22 @@ def read_id_text(path: str | os.PathLike, what: str = "text") -> Iterator[tuple[
         key, sep, text = line.partition("\t")
         if not sep:
             raise CsirError(f"{where(path, lineno)}: expected 'id<TAB>{what}', found no tab")
-        yield _check_id(key.strip(), path, lineno, "id"), text.strip()
+        if not key.isdigit():
+            key = _check_id(key.strip(), path, lineno, "id")
+        yield key, text.strip()
 
 
 def read_triples(path: str | os.PathLike) -> Iterator[tuple[str, str, str]]:
     """(qid, positive pid, negative pid) rows of a qidpidtriples file."""
     for lineno, line in iter_lines(path):
         parts = line.split()
+        if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() and parts[2].isdigit():
+            yield parts[0], parts[1], parts[2]
+            continue
         if len(parts) != 3:
             raise CsirError(f"{where(path, lineno)}: expected 3 fields 'qid pos_pid neg_pid', found {len(parts)}")
-        yield tuple(_check_id(v, path, lineno, n) for v, n in zip(parts, ("qid", "pos_pid", "neg_pid")))
+        for v, n in zip(parts, ("qid", "pos_pid", "neg_pid")):
+            _check_id(v, path, lineno, n)
 
 
 def read_qrels(path: str | os.PathLike) -> dict[str, dict[str, int]]:
@@ -164,6 +170,13 @@ def find_file(folder: Path, names: Iterable[str], what: str, required: bool = Tr
     if required:
         raise CsirError(f"{folder}: no {what} file (looked for {', '.join(names)}, optionally .gz)")
     return None
+
+
+def pairs_dataset(rows: dict[str, list]) -> datasets.Dataset:
+    """Columns id/query/passage/label as a Dataset with PAIR_FEATURES (built in Arrow, no per-row encoding)."""
+    import pyarrow as pa
+
+    return datasets.Dataset(pa.Table.from_pydict(rows, schema=PAIR_FEATURES.arrow_schema))
 
 
 def _progress(it, progress: bool, desc: str, total=None):
@@ -444,7 +457,7 @@ def msmarco_training_pairs(source, *, negatives: int = 4, seed: int = 0, max_que
     if not chosen:
         raise CsirError(f"{source.location('triplets')}: no query has {negatives} distinct negatives "
                         f"({len(groups)} queries read)")
-    return datasets.Dataset.from_dict(rows, features=PAIR_FEATURES)
+    return pairs_dataset(rows)
 
 
 def msmarco_stream_pairs(source, *, negatives: int = 4, max_examples: int | None = None,
@@ -478,7 +491,7 @@ def msmarco_stream_pairs(source, *, negatives: int = 4, max_examples: int | None
                       "passages": len(need_p)})
     if not qids:
         raise CsirError(f"{source.location('triplets')}: no triples read")
-    return datasets.Dataset.from_dict(rows, features=PAIR_FEATURES)
+    return pairs_dataset(rows)
 
 
 # ----------------------------------------------------------------------------------------------- dev set
@@ -553,3 +566,61 @@ def load_msmarco_dev(folder: str | os.PathLike | None = None, *, queries=None, q
     if queries_path is not None:
         files["queries"] = str(queries_path)
     return MsMarcoDev({q: texts[q] for q in qids}, qrels_out, cands, passages, files)
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+
+def register(sub):
+    """`csir msmarco-pairs`: paper-style MS MARCO training pairs as a dataset repo folder (config `pairs`)."""
+    p = sub.add_parser("msmarco-pairs", help="MS MARCO training pairs (1 positive : N negatives) as a dataset folder")
+    p.add_argument("--source", default=HUB_REPO,
+                   help=f"folder of MS MARCO TSVs, a folder in the Hub layout, or a Hub id (default {HUB_REPO})")
+    p.add_argument("--revision", help="Hub revision (tag/branch/commit) of --source")
+    p.add_argument("--triples", help="triples file name/path inside a TSV --source (default: rnd-shuf, then full.2)")
+    p.add_argument("--collection", help="collection file inside a TSV --source (default collection.tsv)")
+    p.add_argument("--queries", help="queries file inside a TSV --source (default queries.train.tsv)")
+    p.add_argument("--recipe", choices=["per-query", "stream"], default="per-query",
+                   help="per-query: 1 positive + N negatives per query; stream: the sentence-transformers "
+                        "cross-encoder recipe (every (N+1)-th triple gives its positive, the others their negative)")
+    p.add_argument("--negatives", type=int, default=4)
+    p.add_argument("--selection", choices=["first", "sample"], default="first",
+                   help="per-query: the first N negatives in file order, or a seeded order-free sample")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-queries", type=int, help="per-query: keep the first N queries seen")
+    p.add_argument("--max-triples", type=int, help="per-query: read at most this many triples")
+    p.add_argument("--max-examples", type=int, help="stream: number of examples (paper: 200k steps x 64)")
+    p.add_argument("--config-name", default="pairs")
+    p.add_argument("--no-checksums", action="store_true", help="skip sha256 of the input files in the manifest")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=_run_cli)
+
+
+def _run_cli(args) -> int:
+    import time
+
+    from builders.repo_writer import write_dataset_repo
+
+    t0 = time.time()
+    src = open_msmarco(args.source, args.revision, collection=args.collection, queries=args.queries,
+                       triples=args.triples)
+    stats: dict = {}
+    if args.recipe == "stream":
+        ds = msmarco_stream_pairs(src, negatives=args.negatives, max_examples=args.max_examples, stats=stats)
+    else:
+        ds = msmarco_training_pairs(src, negatives=args.negatives, seed=args.seed, max_queries=args.max_queries,
+                                    selection=args.selection, max_triples=args.max_triples, stats=stats)
+    params = {k: getattr(args, k) for k in ("recipe", "negatives", "selection", "seed", "max_queries", "max_triples",
+                                            "max_examples")}
+    manifest = {"kind": "msmarco-training-pairs", "source": src.describe(checksums=not args.no_checksums),
+                "parameters": params, "statistics": stats}
+    card = {"pretty_name": "MS MARCO passage ranking training pairs", "language": ["en"], "license": "other",
+            "tags": ["msmarco", "information-retrieval"], "source_datasets": ["ms_marco"],
+            "description": f"Query-passage pairs from MS MARCO passage ranking (`{args.source}`), 1 positive : "
+                           f"{args.negatives} negatives from the qidpidtriples ({args.recipe}). Columns "
+                           "`id, query, passage, label`; the input of `csir codeswitch`.",
+            "attribution": "MS MARCO (Microsoft), released for non-commercial research purposes under its own terms: "
+                           "https://microsoft.github.io/msmarco/"}
+    out = write_dataset_repo(args.output, {args.config_name: {"train": ds}}, card=card, manifest=manifest,
+                             default_config=args.config_name)
+    print(f"wrote {len(ds)} rows ({stats}) to {out} (config '{args.config_name}') in {time.time() - t0:.1f}s")
+    return 0
