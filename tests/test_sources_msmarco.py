@@ -292,3 +292,16 @@ def test_cli_writes_a_loadable_repo_deterministically(ms, tmp_path):
     assert len(man["source"]["triples"]["sha256"]) == 64
     assert main(["msmarco-pairs", "--source", str(tmp_path / "missing"), "--output", str(tmp_path / "c")]) == 2
     assert not (tmp_path / "c").exists()
+
+
+def test_hub_folder_rebuilt_in_place_is_reread(ms, tmp_path):
+    import shutil
+
+    hub = tmp_path / "hub"
+    shutil.copytree(ms / "hub", hub)
+    before = dict(open_msmarco(hub).iter_passages())
+    pq = hub / "corpus" / "train-00000-of-00001.parquet"
+    pq.unlink()
+    datasets.Dataset.from_dict({"passage_id": ["1"], "passage": ["rebuilt"]}).to_parquet(str(pq))
+    after = dict(open_msmarco(hub).iter_passages())
+    assert len(before) == 38 and after == {"1": "rebuilt"}

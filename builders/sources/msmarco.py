@@ -40,6 +40,7 @@ import datasets
 from tqdm.auto import tqdm
 
 from builders.errors import CsirError, where
+from builders.hf_io import load_repo_dataset  # content-keyed cache for local folders
 from builders.sources.pairs import PAIR_FEATURES
 
 # File names as distributed (each may also end in .gz); the first one found wins.
@@ -263,8 +264,7 @@ class HubMsMarco:
         config = self.configs[kind]
         columns = HUB_COLUMNS[kind]
         try:
-            ds = datasets.load_dataset(self.repo, config, split="train", revision=self.revision,
-                                       streaming=self.streaming)
+            ds = load_repo_dataset(self.repo, config, split="train", revision=self.revision, streaming=self.streaming)
         except Exception as e:  # unknown config, unreachable Hub, bad parquet: one line for the user
             raise CsirError(f"{self.repo}: cannot load config '{config}' ({type(e).__name__}: {e})") from None
         names = ds.column_names
