@@ -186,3 +186,10 @@ def test_cli_publish_and_push_to_hub_flags(tmp_path, v1, v2, capsys):
     assert publish_from_args(v2, parser.parse_args([])) is None
     with pytest.raises(CsirError, match="--version"):
         publish_from_args(v2, parser.parse_args(["--push-to-hub", REPO]))
+
+
+def test_trainer_aliases_target_store_and_store_dir(tmp_path, v1):
+    """training/loop.py calls publish_folder(..., target="store", store_dir=...): same as local/store."""
+    result = publish_folder(v1, REPO, version="v1.0.0", target="store", store_dir=tmp_path / "store")
+    assert result.target == "local"
+    assert git(tmp_path / "store" / "datasets" / REPO, "rev-parse", "v1.0.0^{commit}") == result.commit_sha

@@ -72,13 +72,17 @@ def check_publish_args(repo_id: str, repo_type: str, version: str, target: str, 
 def publish_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "dataset", version: str,
                    target: str = "hub", store: str | os.PathLike | None = None, private: bool = False,
                    dry_run: bool = False, force: bool = False, endpoint: str | None = None,
-                   retry: RetryPolicy | None = None, update_card: bool = True) -> PublishResult:
+                   retry: RetryPolicy | None = None, update_card: bool = True,
+                   store_dir: str | os.PathLike | None = None) -> PublishResult:
     """Publish `folder` as `repo_id@version` (one commit + one tag) to the Hub or to the local git store.
 
     Identical re-publish is a no-op; an existing tag with other content is refused unless `force`. After a
     real publish the folder's README.md gets the line recording the commit (`update_card`).
+    `target="store"` / `store_dir=` are accepted as aliases of `target="local"` / `store=`.
     """
-    store = store or os.environ.get(STORE_ENV) or None
+    if target == "store":  # the name training/config.py uses for the local store
+        target = "local"
+    store = store or store_dir or os.environ.get(STORE_ENV) or None
     check_publish_args(repo_id, repo_type, version, target, store)
     folder = Path(folder)
     if not folder.is_dir():

@@ -22,6 +22,7 @@ LOAD_CALL_RE = re.compile(
     r"\(\s*(?P<q>[\"'])(?P<repo>[^\"'\n]*)(?P=q)(?P<rest>[^)\n]*)\)")
 REVISION_ARG_RE = re.compile(r",\s*revision\s*=\s*([\"'])[^\"'\n]*\1")
 HOW_TO_LOAD = "## How to load"
+LOAD_SECTIONS = (HOW_TO_LOAD, "## Usage")  # dataset cards / model cards (model_cards/templates/model_card.md.j2)
 
 
 def split_front_matter(text: str, path="README.md") -> tuple[dict, str]:
@@ -98,12 +99,13 @@ def _default_how_to_load(meta: dict, repo_type: str, repo_id: str, version: str,
 
 
 def _section_bounds(body: str) -> tuple[int, int] | None:
-    start = body.find(HOW_TO_LOAD + "\n")
-    if start < 0:
-        return None
-    nxt = re.search(r"^## ", body[start + len(HOW_TO_LOAD):], re.M)
-    end = start + len(HOW_TO_LOAD) + nxt.start() if nxt else len(body)
-    return start, end
+    """Span of the card's loading section ("## How to load", else "## Usage"), up to the next "## "."""
+    for title in LOAD_SECTIONS:
+        m = re.search(rf"^{re.escape(title)}[ \t]*\n", body, re.M)
+        if m:
+            nxt = re.search(r"^## ", body[m.end():], re.M)
+            return m.start(), m.end() + nxt.start() if nxt else len(body)
+    return None
 
 
 def refresh_card(text: str, *, repo_id: str, version: str, repo_type: str, paths: list[str],
