@@ -87,9 +87,9 @@ class TrainConfig:
     license: str = "apache-2.0"
     model_name: str | None = None
     eval_results: str | None = None  # JSON file: list of huggingface_hub EvalResult fields
-    push_to_hub: str | None = None  # repo id to publish the final model to
-    version: str | None = None  # tag for the published revision
-    publish_target: str = "hub"  # hub | store (local git store)
+    push_to_hub: str | None = None  # repo id (ORG/NAME) to publish the final model to
+    version: str | None = None  # tag for the published revision, e.g. v1.0.0
+    publish_target: str = "hub"  # hub | store (local git store; folder from store_dir or $CSIR_HUB_STORE)
     store_dir: str | None = None
     private: bool = False
 
@@ -229,8 +229,8 @@ def validate(cfg: TrainConfig, source: str = "<config>") -> None:
         bad("learning_rate", "must be > 0")
     if cfg.publish_target not in ("hub", "store"):
         bad("publish_target", "must be 'hub' or 'store'")
-    if cfg.publish_target == "store" and cfg.push_to_hub and not cfg.store_dir:
-        bad("store_dir", "is required when publish_target is 'store'")
+    if cfg.push_to_hub and not cfg.version:
+        bad("version", "is required with push_to_hub (a tag like v1.0.0)")
     if cfg.codeswitch is not None:
         cs = cfg.codeswitch
         if not 0.0 <= cs.p <= 1.0:

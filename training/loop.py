@@ -107,7 +107,8 @@ def _dynamic_switcher(cfg: TrainConfig):
     """A `builders.codeswitch.CodeSwitcher` for on-the-fly switching, or None."""
     if cfg.codeswitch is None:
         return None
-    from builders.codeswitch import CodeSwitchConfig, CodeSwitcher, load_lexicons
+    from builders.codeswitch import CodeSwitchConfig, CodeSwitcher
+    from builders.lexicons.store import load_lexicons
 
     cs = cfg.codeswitch
     try:
@@ -122,11 +123,33 @@ def _dynamic_switcher(cfg: TrainConfig):
     return CodeSwitcher(switch_cfg, lexicons)
 
 
-def _set_dynamic_epoch(ds, switcher, cfg: TrainConfig, epoch: int) -> None:
-    """Fresh code-switching draw for this epoch (deterministic in seed, example id, side and epoch)."""
-    from builders.codeswitch import dynamic_codeswitch_transform
+class DynamicSwitch:
+    """`set_transform` applying `builders.codeswitch.CodeSwitcher` to every text column, a fresh draw per epoch.
 
-    ds.set_transform(dynamic_codeswitch_transform(switcher, epoch=epoch))
+    Queries use the switcher's query side, passages/positives/negatives its passage side; the randomness comes
+    from (seed, example id, side, epoch), so resumption and sharding see the same texts.
+    """
+
+    def __init__(self, switcher, epoch: int = 0):
+        self.switcher, self.epoch = switcher, epoch
+
+    def __call__(self, batch: dict) -> dict:
+        out = dict(batch)
+        ids = batch["example_id"]
+        for col, texts in batch.items():
+            if col == "query":
+                side, suffix = "query", ""
+            elif col in ("passage", "positive") or col.startswith("negative_"):
+                side, suffix = "passage", "" if col in ("passage", "positive") else f"#{col}"
+            else:
+                continue
+            out[col] = [self.switcher.switch(t, f"{i}{suffix}", side, self.epoch)[0] for t, i in zip(texts, ids)]
+        return out
+
+
+def _set_dynamic_epoch(ds, switcher, epoch: int) -> None:
+    """Fresh code-switching draw for this epoch (deterministic in seed, example id, side and epoch)."""
+    ds.set_transform(DynamicSwitch(switcher, epoch))
 
 
 def _hyperparameters(cfg: TrainConfig, accelerator, steps_per_epoch: int) -> dict:
@@ -181,6 +204,12 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
         project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
     )
     resume_dir = resolve_resume(resume, run_dir)
+    if cfg.push_to_hub:  # a bad repo id / version fails now, not after hours of training
+        from builders.publish.api import check_publish_args
+
+        check_publish_args(cfg.push_to_hub, "model", cfg.version or "",
+                           "local" if cfg.publish_target == "store" else cfg.publish_target,
+                           cfg.store_dir or os.environ.get("CSIR_HUB_STORE"))
 
     # --- data (validated before any model is built) ---
     with accelerator.main_process_first():
@@ -203,8 +232,11 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
         collate = data_mod.PaddingCollator(tokenizer, cfg, pad_multiple)
     else:
         train_ds = examples
-        lengths = [sum(len(t) for k, t in r.items() if k in ("query", "passage", "positive")
-                       or k.startswith("negative_")) for r in examples]
+        if "example_id" not in train_ds.column_names:
+            train_ds = train_ds.add_column("example_id", [str(i) for i in range(len(train_ds))])
+        text_cols = [c for c in train_ds.column_names if c in ("query", "passage", "positive")
+                     or c.startswith("negative_")]
+        lengths = [sum(len(t) for t in texts) for texts in zip(*(train_ds[c] for c in text_cols))]
         collate = data_mod.TextCollator(tokenizer, cfg, pad_multiple)
     sampler = data_mod.LengthGroupedBatchSampler(lengths, cfg.batch_size, seed=cfg.seed,
                                                  group=cfg.length_grouping)
@@ -251,8 +283,9 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
     while state.step < cfg.max_steps:
         sampler.set_epoch(epoch)
         if switcher is not None:
-            _set_dynamic_epoch(train_ds, switcher, cfg, epoch)
+            _set_dynamic_epoch(train_ds, switcher, epoch)
         epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+        epoch_loader.set_epoch(epoch)  # DataLoaderShard re-applies its own counter to the sampler on __iter__
         for batch in epoch_loader:
             with accelerator.accumulate(module):
                 loss = module(**batch)
@@ -379,9 +412,9 @@ def _write_final(model, cfg: TrainConfig, output_dir: Path, source_info, base_fa
 
 def _publish(cfg: TrainConfig, output_dir: Path) -> dict:
     """Final model folder -> Hub or local store, tagged with `version` (checkpoints never leave run_dir)."""
-    try:
-        from builders.publish.api import publish_folder
-    except ImportError as exc:
-        raise CsirError(f"push_to_hub: the publishing API is not available ({exc})") from None
-    return publish_folder(output_dir, cfg.push_to_hub, repo_type="model", version=cfg.version,
-                          target=cfg.publish_target, store_dir=cfg.store_dir, private=cfg.private)
+    from builders.publish.api import publish_folder
+
+    result = publish_folder(output_dir, cfg.push_to_hub, repo_type="model", version=cfg.version,
+                            target=cfg.publish_target, store_dir=cfg.store_dir, private=cfg.private)
+    log.info(result.summary())
+    return result.to_dict()
