@@ -66,7 +66,7 @@ class LoadedModel:
             raise CsirError(f"{self.spec.name}: a cross-encoder cannot embed texts")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        prompt = self.prompts.get(side)
+        prompt = self.prompts.get(side, "")  # explicit: "" disables a saved prompt the user overrode
         fn = self.model.encode_query if side == "query" else self.model.encode_document
         emb = fn(texts, prompt=prompt, batch_size=self.spec.batch_size, normalize_embeddings=True,
                  convert_to_numpy=True, show_progress_bar=show_progress)
