@@ -65,9 +65,9 @@ def _hash_order(ids, seed, salt):
 
 def build_subsets_from_parallel(queries: dict[str, dict[str, str]], passages: dict[str, dict[str, str]],
                                 pairs: list[Pair], cfg: EvalsetConfig) -> dict[str, dict[str, datasets.Dataset]]:
-    """Subsets for `pairs` from parallel texts: queries[lang][id], passages[lang][id], same id = relevant.
+    """DDTP-style subsets from parallel texts: queries[lang][id], passages[lang][id], same id = relevant.
 
-    `queries['en']`/`passages['en']` drive the BM25 first stage.
+    Ids present in every language are used; `queries['en']`/`passages['en']` drive the BM25 first stage.
     """
     ids = sorted(set.intersection(*(set(queries[lang]) for lang in cfg.langs),
                                   *(set(passages[lang]) for lang in cfg.langs)))
@@ -81,9 +81,20 @@ def build_subsets_from_parallel(queries: dict[str, dict[str, str]], passages: di
         query_ids = sorted(_hash_order(query_ids, cfg.seed, "queries")[:cfg.max_queries])
     log.info("evalset: %d queries, %d passages per language", len(query_ids), len(doc_ids))
     cands = bm25_candidates([queries["en"][q] for q in query_ids], doc_ids, [passages["en"][d] for d in doc_ids], cfg.top_k)
-    top = datasets.Dataset.from_dict({"query-id": query_ids, "corpus-ids": cands}, features=TOP_FEATURES)
-    qrels = datasets.Dataset.from_dict({"query-id": query_ids, "corpus-id": query_ids, "score": [1] * len(query_ids)},
-                                       features=QRELS_FEATURES)
+    qrels = {q: {q: 1} for q in query_ids}
+    return make_subsets(query_ids, doc_ids, queries, passages, qrels, dict(zip(query_ids, cands)), pairs, cfg)
+
+
+def make_subsets(query_ids: list[str], doc_ids: list[str], queries: dict[str, dict[str, str]],
+                 passages: dict[str, dict[str, str]], qrels: dict[str, dict[str, int]],
+                 candidates: dict[str, list[str]], pairs: list[Pair], cfg: EvalsetConfig
+                 ) -> dict[str, dict[str, datasets.Dataset]]:
+    """The four MTEB configs of every pair; qrels and candidates are shared by all pairs (fixed from English)."""
+    top = datasets.Dataset.from_dict({"query-id": query_ids, "corpus-ids": [candidates.get(q, []) for q in query_ids]},
+                                     features=TOP_FEATURES)
+    rows = [(q, d, int(s)) for q in query_ids for d, s in qrels.get(q, {}).items()]
+    qrels_ds = datasets.Dataset.from_dict({"query-id": [r[0] for r in rows], "corpus-id": [r[1] for r in rows],
+                                           "score": [r[2] for r in rows]}, features=QRELS_FEATURES)
     mlir_lang = {d: rng_for(cfg.seed, d, "mlir").choice(sorted(cfg.langs)) for d in doc_ids}
     out: dict[str, dict[str, datasets.Dataset]] = {}
     for pair in pairs:
@@ -99,7 +110,7 @@ def build_subsets_from_parallel(queries: dict[str, dict[str, str]], passages: di
         s = pair.subset
         out[f"{s}-corpus"] = {SPLIT: corpus}
         out[f"{s}-queries"] = {SPLIT: qs}
-        out[f"{s}-qrels"] = {SPLIT: qrels}
+        out[f"{s}-qrels"] = {SPLIT: qrels_ds}
         out[f"{s}-top_ranked"] = {SPLIT: top}
     return out
 
@@ -146,5 +157,73 @@ def build_ddtp_evalset(ddtp_dir: str | os.PathLike, output: str | os.PathLike, c
                         f"top-{cfg.top_k} candidates, identical for every pair. MLIR subsets (`mlir-xxx`) draw each "
                         f"passage's language uniformly (seed {cfg.seed}); the `language` column records it. Only packages "
                         "held out of the DDTP training data are used."),
+    }
+    return write_dataset_repo(output, configs, card=card, manifest=manifest)
+
+
+def build_mmarco_evalset(msmarco_dir: str | os.PathLike, mmarco_source: str | os.PathLike, output: str | os.PathLike,
+                         cfg: EvalsetConfig, pairs: list[Pair] | None = None, mmarco_revision: str | None = None) -> Path:
+    """MS MARCO dev (small) with mMARCO translations: the paper's evaluation, in MTEB's layout.
+
+    Queries: `qrels.dev.small` queries (first `max_queries`); candidates: the English BM25 `top1000.dev` (first
+    `top_k` per query), identical for every pair; collection: all candidates plus the relevant passages, so
+    that dense full-collection search sees every positive. English texts come from MS MARCO, the others from
+    mMARCO (`unicamp-dl/mmarco` layout, a folder or a Hub id + revision).
+    """
+    from builders.sources.mmarco import MMarco
+    from builders.sources.msmarco import COLLECTION_FILES, find_file, load_msmarco_dev, read_id_text
+
+    langs = list(dict.fromkeys(["en", *cfg.langs]))
+    cfg.langs = langs
+    pairs = pairs or default_pairs(langs, cfg.setups)
+    for p in pairs:
+        for lang in (p.query_lang, p.passage_lang):
+            if lang != "mlir" and lang not in langs:
+                raise CsirError(f"--pairs: {p.name} uses '{lang}', which is not in --langs {','.join(langs)}")
+    dev = load_msmarco_dev(msmarco_dir, max_queries=cfg.max_queries)
+    query_ids = list(dev.queries)
+    cands = {q: dev.candidates.get(q, [])[:cfg.top_k] for q in query_ids}
+    doc_ids = list(dict.fromkeys([d for q in query_ids for d in cands[q]] +
+                                 [d for q in query_ids for d in dev.qrels[q]]))
+    en_passages = {d: dev.passages[d] for d in doc_ids if d in dev.passages}
+    missing = set(doc_ids) - set(en_passages)
+    if missing:  # relevant passages BM25 did not retrieve: from collection.tsv
+        coll = find_file(Path(msmarco_dir), COLLECTION_FILES, "collection")
+        for pid, text in read_id_text(coll, "passage"):
+            if pid in missing:
+                en_passages[pid] = text
+        if set(doc_ids) - set(en_passages):
+            raise CsirError(f"{coll}: {len(set(doc_ids) - set(en_passages))} relevant passages not found")
+    mm = MMarco(mmarco_source, mmarco_revision)
+    queries = {"en": dict(dev.queries)}
+    passages = {"en": en_passages}
+    for lang in langs:
+        if lang != "en":
+            queries[lang] = mm.queries(lang, query_ids, split="dev")
+            passages[lang] = mm.passages(lang, doc_ids)
+    log.info("mmarco evalset: %d queries, %d passages per language", len(query_ids), len(doc_ids))
+    configs = make_subsets(query_ids, doc_ids, queries, passages, dev.qrels, cands, pairs, cfg)
+    subsets = [p.subset for p in pairs]
+    manifest = {
+        "builder": "csir evalset mmarco",
+        "sources": [describe_input(f) for f in dev.files.values()] + [mm.describe()],
+        "parameters": {"langs": langs, "pairs": [p.name for p in pairs], "subsets": subsets, "top_k": cfg.top_k,
+                       "max_queries": cfg.max_queries, "seed": cfg.seed,
+                       "first_stage": f"MS MARCO top1000.dev (English BM25), first {cfg.top_k}"},
+        "num_queries": len(query_ids), "num_corpus": len(doc_ids),
+        "library_versions": library_versions(("codeswitch-ir", "datasets", "pyarrow", "numpy")),
+    }
+    card = {
+        "pretty_name": "MS MARCO dev (small) + mMARCO: cross-lingual re-ranking",
+        "language": [lang.split("_")[0] for lang in langs],
+        "license": "other",
+        "license_name": "ms-marco",
+        "tags": ["mteb", "retrieval", "clir", "mlir", "mmarco"],
+        "source_datasets": ["microsoft/ms_marco", "unicamp-dl/mmarco"],
+        "description": (f"MS MARCO passage dev (small) queries and their English BM25 top-{cfg.top_k} candidates "
+                        f"(`top1000.dev`), with queries and passages swapped for their mMARCO translations "
+                        f"({', '.join(langs)}). {len(query_ids)} queries, {len(doc_ids)} passages per subset; "
+                        f"subsets {', '.join(subsets)}. MLIR subsets (`mlir-xxx`) draw each passage's language "
+                        f"uniformly (seed {cfg.seed}); the `language` column records it."),
     }
     return write_dataset_repo(output, configs, card=card, manifest=manifest)

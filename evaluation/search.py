@@ -51,13 +51,16 @@ def dense_rerank(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: Sequence
 class CrossEncoderScorer:
     """Length-bucketed, token-budgeted batches over a sentence-transformers CrossEncoder's own model."""
 
-    def __init__(self, cross_encoder, max_tokens: int = 16384, max_batch: int = 256):
+    def __init__(self, cross_encoder, max_tokens: int | None = None, max_batch: int = 64):
         self.ce = cross_encoder
         self.tokenizer = cross_encoder.tokenizer
         self.model = cross_encoder.model
         self.max_len = int(cross_encoder.max_seq_length or self.tokenizer.model_max_length)
-        self.max_tokens = max_tokens
-        self.max_batch = max_batch
+        on_cpu = next(self.model.parameters()).device.type == "cpu"
+        # CPU: ~1k tokens per batch is fastest (measured with benchmarks/eval_speed.py: 512-2048 tried);
+        # accelerators want large batches
+        self.max_tokens = max_tokens or (1024 if on_cpu else 32768)
+        self.max_batch = max_batch if on_cpu else max(max_batch, 512)
 
     def batches(self, lengths: np.ndarray) -> list[np.ndarray]:
         """Indices sorted by length (longest first), cut where rows x longest would exceed the token budget."""

@@ -171,3 +171,27 @@ def test_missing_dataset_revision_exit_2(work, tmp_path, capsys):
     assert rc == 0
     r = json.loads(next((tmp_path / "o").rglob("deu-eng.json")).read_text())
     assert r["dataset_revision"] == head and r["dataset"]["revision"] == "v1.0.0" and r["task_name"] == "repo"
+
+
+def test_mmarco_evalset_from_fixtures(tmp_path, work):
+    fixtures = Path(__file__).parent / "fixtures"
+    out = tmp_path / "mm"
+    assert main(["evalset", "mmarco", "--msmarco-dir", str(fixtures / "msmarco"), "--mmarco-dir",
+                 str(fixtures / "mmarco"), "--output", str(out), "--langs", "en,de,it",
+                 "--pairs", "en-de,de-it,de-mlir,it-it"]) == 0
+    from builders.sources.msmarco import load_msmarco_dev
+    from evaluation.datasets_io import open_dataset
+
+    dev = load_msmarco_dev(fixtures / "msmarco", progress=False)
+    ds = open_dataset(str(out))
+    assert sorted(ds.subsets) == ["deu-ita", "eng-deu", "ita-ita", "mlir-deu"]
+    sub = ds.load("deu-ita")
+    assert sub.qrels == dev.qrels and set(sub.queries) == set(dev.queries)
+    assert sub.top_ranked == {q: c[:1000] for q, c in dev.candidates.items()}  # English BM25, fixed for all pairs
+    assert all(d in sub.corpus for rel in dev.qrels.values() for d in rel)
+    assert sub.corpus == ds.load("ita-ita").corpus and sub.corpus != ds.load("eng-deu").corpus
+    assert sub.queries == ds.load("mlir-deu").queries and sub.queries != ds.load("ita-ita").queries
+    assert set(ds.load("mlir-deu").doc_lang.values()) <= {"en", "de", "it"}
+    rc = main(["evaluate", "--model", str(work["ce"]), "--tasks", "mmarco", "--mmarco", str(out),
+               "--output", str(tmp_path / "res"), "--no-plot"])
+    assert rc == 0 and len(list((tmp_path / "res").rglob("*.json"))) == 4
