@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "builders.codeswitch_cli",
     "builders.publish.cli",
     "builders.sources.msmarco",
+    "evaluation.cli",
 ]
 
 
