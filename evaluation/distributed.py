@@ -14,7 +14,8 @@ class Dist:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             from accelerate import PartialState
 
-            self.state = PartialState()
+            # on a host without accelerators, `--multi_gpu` ranks talk over gloo (cpu=True), as in training
+            self.state = PartialState(cpu=not _has_accelerator())
 
     @property
     def num_processes(self) -> int:
@@ -59,3 +60,17 @@ class Dist:
         box = [obj]
         broadcast_object_list(box, from_process=0)
         return box[0]
+
+
+def _has_accelerator() -> bool:
+    import torch
+    from accelerate.utils import is_mps_available, is_npu_available, is_xpu_available
+
+    return torch.cuda.is_available() or is_xpu_available() or is_npu_available() or is_mps_available()
+
+
+def device_for(dist: "Dist", requested: str | None) -> str | None:
+    """Each rank on its own accelerator when launched on several; the requested device otherwise."""
+    if requested or dist.state is None or not _has_accelerator():
+        return requested
+    return str(dist.state.device)

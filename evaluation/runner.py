@@ -318,6 +318,9 @@ def run_evaluation(cfg: EvalConfig) -> dict:
     log.info("%d result(s) to compute, %d kept (%s)", len(todo), len(jobs) - len(todo), cfg.overwrite_strategy)
     computed = 0
     if todo:
+        from evaluation.distributed import device_for
+
+        spec.device = device_for(dist, spec.device)
         model = load_model(spec)
         scorer = Scorer(model, cfg, dist)
         for job in todo:

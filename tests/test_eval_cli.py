@@ -195,3 +195,23 @@ def test_mmarco_evalset_from_fixtures(tmp_path, work):
     rc = main(["evaluate", "--model", str(work["ce"]), "--tasks", "mmarco", "--mmarco", str(out),
                "--output", str(tmp_path / "res"), "--no-plot"])
     assert rc == 0 and len(list((tmp_path / "res").rglob("*.json"))) == 4
+
+
+@pytest.mark.parametrize("model_key", ["bi", "ce"])
+def test_accelerate_two_processes_match_one(work, tmp_path, model_key):
+    """`accelerate launch --multi_gpu --num_processes 2` (two gloo CPU ranks) shards and gathers exactly."""
+    accelerate = Path(sys.executable).parent / "accelerate"
+    args = ["-m", "evaluation", "evaluate", "--model", str(work[model_key]), "--tasks", "ddtp", "--ddtp",
+            str(work["evalset"]), "--pairs", "de-en,de-mlir", "--max-queries", "20", "--no-plot"]
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                           "--mixed_precision", "no", "--dynamo_backend", "no", *args, "--output", str(tmp_path / "mp")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert main(args[2:] + ["--output", str(tmp_path / "sp")]) == 0
+    for subset in ["deu-eng", "mlir-deu"]:
+        mp = json.loads(next((tmp_path / "mp").rglob(f"{subset}.json")).read_text())
+        sp = json.loads(next((tmp_path / "sp").rglob(f"{subset}.json")).read_text())
+        assert mp["num_processes"] == 2 and sp["num_processes"] == 1
+        for m in ["RR@10", "nDCG@10", "R@100"]:
+            assert mp["per_query"][m] == pytest.approx(sp["per_query"][m], abs=1e-6)
