@@ -97,10 +97,10 @@ class RetrievalDataset:
         return RetrievalSubset(subset, corpus, queries, qrels, top, doc_lang, split)
 
     def _read(self, config: str, split: str | None):
-        import datasets
+        from builders.hf_io import load_repo_dataset  # content-keyed cache: a rebuilt folder is never read stale
 
         try:
-            dsd = datasets.load_dataset(str(self.local_dir), config)
+            dsd = load_repo_dataset(str(self.local_dir), config)
         except Exception as exc:  # datasets raises many types for unreadable data
             raise CsirError(f"{self.source}: config {config}: cannot read ({exc.__class__.__name__}: {exc})") from None
         names = list(dsd)

@@ -215,3 +215,15 @@ def test_accelerate_two_processes_match_one(work, tmp_path, model_key):
         assert mp["num_processes"] == 2 and sp["num_processes"] == 1
         for m in ["RR@10", "nDCG@10", "R@100"]:
             assert mp["per_query"][m] == pytest.approx(sp["per_query"][m], abs=1e-6)
+
+
+def test_rebuilt_evalset_is_not_read_from_a_stale_cache(tmp_path):
+    from evaluation.datasets_io import open_dataset
+
+    fixtures = Path(__file__).parent / "fixtures"
+    sizes = []
+    for n in (5, 9):
+        assert main(["evalset", "ddtp", "--ddtp-dir", str(fixtures / "ddtp"), "--output", str(tmp_path / "ev"),
+                     "--langs", "en,de", "--pairs", "de-en", "--max-queries", str(n)]) == 0
+        sizes.append(len(open_dataset(str(tmp_path / "ev")).load("deu-eng").queries))
+    assert sizes == [5, 9]
