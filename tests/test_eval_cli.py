@@ -227,3 +227,62 @@ def test_rebuilt_evalset_is_not_read_from_a_stale_cache(tmp_path):
                      "--langs", "en,de", "--pairs", "de-en", "--max-queries", str(n)]) == 0
         sizes.append(len(open_dataset(str(tmp_path / "ev")).load("deu-eng").queries))
     assert sizes == [5, 9]
+
+
+def _mteb_style_folder(root: Path) -> Path:
+    """An XPQARetrieval-style repo written by hand: `_id`/`title` columns, jsonl files, no top_ranked."""
+    import yaml
+
+    docs = [("d1", "Cats", "cats purr and sleep"), ("d2", "Dogs", "dogs bark at night"), ("d3", "", "debian packages")]
+    queries = [("q1", "chats qui ronronnent"), ("q2", "chiens aboient"), ("q3", "paquets")]
+    files = {
+        "fra-eng/corpus.jsonl": [{"_id": i, "title": t, "text": x} for i, t, x in docs],
+        "fra-eng/queries.jsonl": [{"_id": i, "text": x} for i, x in queries],
+        "fra-eng/qrels.jsonl": [{"query-id": f"q{i}", "corpus-id": f"d{i}", "score": 1} for i in (1, 2, 3)],
+    }
+    for rel, rows in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    configs = [{"config_name": f"fra-eng-{n}", "data_files": [{"split": "test", "path": f"fra-eng/{n}.jsonl"}]}
+               for n in ("corpus", "queries", "qrels")]
+    (root / "README.md").write_text("---\n" + yaml.safe_dump({"configs": configs}) + "---\n# mteb-style\n")
+    return root
+
+
+def test_any_mteb_layout_dataset(work, tmp_path, capsys):
+    from evaluation.datasets_io import open_dataset
+
+    ds_dir = _mteb_style_folder(tmp_path / "xpqa")
+    sub = open_dataset(str(ds_dir)).load("fra-eng")
+    assert sub.corpus == {"d1": "Cats cats purr and sleep", "d2": "Dogs dogs bark at night", "d3": "debian packages"}
+    assert sub.top_ranked is None and sub.qrels["q2"] == {"d2": 1}
+    out = tmp_path / "res"
+    assert main(["evaluate", "--model", str(work["bi"]), "--dataset", str(ds_dir), "--subsets", "fra-eng",
+                 "--output", str(out), "--no-plot"]) == 0
+    r = json.loads(next(out.rglob("fra-eng.json")).read_text())
+    assert r["task_name"] == "xpqa" and r["first_stage"]["name"] == "dense" and r["pair"] == "fr-en"
+    assert r["scores"]["test"][0]["recall_at_100"] == 1.0  # 3 passages, all retrieved
+    rc = main(["evaluate", "--model", str(work["ce"]), "--dataset", str(ds_dir), "--subsets", "fra-eng",
+               "--output", str(out), "--no-plot"])
+    assert rc == 2 and "no top_ranked candidates" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(work["ce"]), "--dataset", str(ds_dir), "--subsets", "fra-eng",
+                 "--first-stage", "none", "--output", str(out), "--no-plot"]) == 0
+    r = json.loads(next((out / "ce__model").rglob("fra-eng.json")).read_text())
+    assert r["first_stage"]["name"] == "exhaustive" and r["timings"]["rerank_pairs"] == 9
+    rc = main(["evaluate", "--model", str(work["bi"]), "--dataset", str(ds_dir), "--subsets", "deu-eng",
+               "--output", str(out)])
+    assert rc == 2 and "'deu-eng' is not a subset" in capsys.readouterr().err
+
+
+def test_bi_encoder_reranks_bm25_candidates(work, tmp_path):
+    out = tmp_path / "res"
+    assert _evaluate(work, work["bi"], out, "--first-stage", "bm25", "--no-plot") == 0
+    r = json.loads(next(out.rglob("deu-eng.json")).read_text())
+    assert r["first_stage"]["name"] == "top_ranked" and r["settings"]["first_stage"] == "top_ranked"
+    ranked = sum(1 for _ in r["per_query"]["RR@10"])
+    assert ranked == 30
+    top = datasets.load_dataset(str(work["evalset"]), "deu-eng-top_ranked", split="test")
+    cands = dict(zip(top["query-id"], top["corpus-ids"]))
+    # a query whose relevant passage is not among its BM25 candidates can only score 0 when re-ranking
+    for q, v in r["per_query"]["R@100"].items():
+        assert v == (1.0 if q in cands[q] else 0.0)
