@@ -116,7 +116,7 @@ def resolve_model_path(spec: ModelSpec) -> tuple[Path, str]:
 
 
 def _folder_hash(p: Path) -> str:
-    """Cheap, stable version of a model folder: hash of the config files + weight file sizes/mtimes-free sha."""
+    """Stable version of a plain model folder without reading GBs: configs in full, weights by size + both ends."""
     import hashlib
 
     h = hashlib.sha256()

@@ -73,8 +73,18 @@ class CrossEncoderScorer:
             start += rows
         return out
 
-    def score(self, pairs: Sequence[tuple[str, str]], show_progress: bool = False) -> np.ndarray:
-        """Scores for (query, passage) pairs, in input order, after the model's activation (as predict)."""
+    def score(self, pairs: Sequence[tuple[str, str]], show_progress: bool = False, chunk: int = 100_000) -> np.ndarray:
+        """Scores for (query, passage) pairs, in input order, after the model's activation (as predict).
+
+        Pairs are tokenized and length-sorted `chunk` at a time, so millions of candidates (MS MARCO's
+        top-1000) never sit in memory as token lists at once.
+        """
+        if len(pairs) > chunk:
+            return np.concatenate([self.score(pairs[i:i + chunk], show_progress, chunk)
+                                   for i in range(0, len(pairs), chunk)])
+        return self._score(pairs, show_progress)
+
+    def _score(self, pairs: Sequence[tuple[str, str]], show_progress: bool) -> np.ndarray:
         import torch
 
         if not pairs:

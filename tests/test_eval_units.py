@@ -91,6 +91,7 @@ def test_cross_encoder_scores_equal_predict(models):
     ours = scorer.score(pairs)
     ref = m.model.predict(pairs, show_progress_bar=False)
     assert np.allclose(ours, ref, atol=1e-6)
+    assert np.allclose(scorer.score(pairs, chunk=40), ref, atol=1e-6)  # chunked tokenization, same order
     lengths = np.array([5, 50, 7, 120, 120, 3])
     batches = scorer.batches(lengths)
     assert sorted(np.concatenate(batches).tolist()) == list(range(6))
