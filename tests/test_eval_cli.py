@@ -286,3 +286,18 @@ def test_bi_encoder_reranks_bm25_candidates(work, tmp_path):
     # a query whose relevant passage is not among its BM25 candidates can only score 0 when re-ranking
     for q, v in r["per_query"]["R@100"].items():
         assert v == (1.0 if q in cands[q] else 0.0)
+
+
+def test_yaml_config_with_cli_override(work, tmp_path, capsys):
+    import yaml
+
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text(yaml.safe_dump({"tasks": ["ddtp"], "task_sources": {"ddtp": str(work["evalset"])},
+                                   "pairs": ["de-en"], "max_queries": 7, "metrics": ["RR@10", "P@1"],
+                                   "output": str(tmp_path / "res"), "plot": False}))
+    assert main(["evaluate", "--config", str(cfg), "--model", str(work["bi"]), "--max-queries", "5"]) == 0
+    r = json.loads(next((tmp_path / "res").rglob("deu-eng.json")).read_text())
+    assert r["scores"]["test"][0]["num_queries"] == 5 and "precision_at_1" in r["scores"]["test"][0]
+    cfg.write_text(yaml.safe_dump({"tasks": ["ddtp"], "max_querys": 3}))
+    assert main(["evaluate", "--config", str(cfg), "--model", str(work["bi"])]) == 2
+    assert "field 'max_querys' is not an evaluation setting" in capsys.readouterr().err
