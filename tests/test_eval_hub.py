@@ -14,9 +14,27 @@ from evaluation.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.evaluation.tiny_models import build_bi_encoder  # noqa: E402
-from test_publish_serve import _start_server  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _start_server(store: Path, log: Path):
+    """`csir hub serve --port 0`; returns the process and the HF_ENDPOINT it prints."""
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "builders", "hub", "serve", "--store", str(store), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith("export HF_ENDPOINT="):
+            return proc, line.strip().split("=", 1)[1]
+    proc.kill()
+    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
 
 
 def test_evaluate_hub_ids_served_from_local_store(tmp_path):
