@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,16 @@ def test_parse_request_routes():
     assert parse_request("/api/datasets/o/n") is None
 
 
+def _http(url: str, method: str = "GET") -> tuple[int, str | None, dict]:
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            body = resp.read()
+            return resp.status, resp.headers.get("x-error-code"), json.loads(body) if body else {}
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("x-error-code"), {}
+
+
 def _start_server(store: Path, log: Path) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "builders", "hub", "serve", "--store", str(store), "--port", "0"],
@@ -111,6 +123,13 @@ def test_hub_serve_versions_to_stock_clients(tmp_path, monkeypatch):
                "HF_HUB_DISABLE_XET": "1", "HF_DATASETS_CACHE": str(tmp_path / "client-home" / "datasets")}
         client = subprocess.run([sys.executable, "-c", CLIENT, DATASET, MODEL, CONFIG], env=env,
                                 capture_output=True, text=True, timeout=240)
+        # Hub-style answers where olah alone says 401 RepoNotFound; writes refused
+        assert _http(f"{endpoint}/datasets/{DATASET}/resolve/v1.0.0/nope.txt", "HEAD")[:2] == (404, "EntryNotFound")
+        assert _http(f"{endpoint}/api/datasets/{DATASET}/revision/v3.0.0")[:2] == (404, "RevisionNotFound")
+        assert _http(f"{endpoint}/api/models/{MODEL}/tree/v1.0.0/additional_chat_templates")[:2] == (
+            404, "EntryNotFound")
+        assert _http(f"{endpoint}/api/datasets/{DATASET}/commit/main", "POST")[0] == 405
+        assert _http(f"{endpoint}/api/datasets/{DATASET}/revision/v2.0.0")[2]["sha"] == r2.commit_sha
     finally:
         proc.terminate()
         proc.wait(timeout=20)
