@@ -50,7 +50,8 @@ class LocalStore:
         full_env.pop("GIT_WORK_TREE", None)
         proc = subprocess.run(["git", *args], env=full_env, input=input, capture_output=True)
         if check and proc.returncode != 0:
-            raise CsirError(f"{self.path}: git {args[0]} failed: {proc.stderr.decode(errors='replace').strip()}")
+            cmd = next((a for a in args if not a.startswith("-") and "=" not in a), args[0])
+            raise CsirError(f"{self.path}: git {cmd} failed: {proc.stderr.decode(errors='replace').strip()}")
         return proc.stdout.decode().strip() if proc.returncode == 0 else ""
 
     def exists(self) -> bool:
@@ -101,7 +102,9 @@ class LocalStore:
             in_memory = [f for f in staged.files.values() if f.data is not None]
             shas = {}
             if on_disk:
-                out = self._git("hash-object", "-w", "--no-filters", "--stdin-paths", env=env,
+                # parquet/safetensors are already compressed: zlib on loose objects only costs time (~3x)
+                out = self._git("-c", "core.looseCompression=0", "hash-object", "-w", "--no-filters",
+                                "--stdin-paths", env=env,
                                 input="".join(f"{f.source}\n" for f in on_disk).encode())
                 shas.update(zip((f.path for f in on_disk), out.split()))
             for f in in_memory:
