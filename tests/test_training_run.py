@@ -1,0 +1,232 @@
+"""End-to-end training on a tiny random model: load back, rank, resume exactly, fail early on bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+from builders.errors import CsirError
+from training.config import load_config
+from training.loop import list_checkpoints, train
+
+ROOT = Path(__file__).resolve().parents[1]
+PAIRS = ROOT / "tests/fixtures/pairs.jsonl"
+CE = ROOT / "configs/smoke/cross-encoder.yaml"
+BE = ROOT / "configs/smoke/bi-encoder.yaml"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models on a shared 2-core box: one intra-op thread is ~10x faster than two contending ones."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def cfg_for(path, out, **over):
+    over = {"output_dir": str(out), "data.path": str(PAIRS), **over}
+    return load_config(path, list(over.items()))
+
+
+def fixture_groups():
+    groups = defaultdict(list)
+    for line in PAIRS.read_text().splitlines():
+        row = json.loads(line)
+        groups[row["query"]].append(row)
+    return groups
+
+
+@pytest.fixture(scope="module")
+def ce_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ce") / "model"
+    result = train(cfg_for(CE, out))
+    return out, result
+
+
+def test_cross_encoder_smoke_loads_ranks_and_documents_itself(ce_run):
+    from huggingface_hub import ModelCard
+    from sentence_transformers import CrossEncoder
+
+    out, result = ce_run
+    assert result.steps == 150 and result.num_processes == 1
+    model = CrossEncoder(str(out))
+    assert model.num_labels == 1
+    groups = fixture_groups()
+    hits = 0
+    for query, rows in groups.items():
+        ranking = model.rank(query, [r["passage"] for r in rows])
+        assert sorted(r["corpus_id"] for r in ranking) == list(range(len(rows)))
+        hits += rows[ranking[0]["corpus_id"]]["label"] == 1
+    assert hits >= 16, f"positive ranked first for {hits}/40 queries (chance: 8)"
+    losses = [e["loss"] for e in result.log_history]
+    assert losses[-1] < losses[0]
+
+    card = ModelCard.load(out / "README.md")
+    d = card.data.to_dict()
+    assert d["pipeline_tag"] == "text-ranking" and d["training_seed"] == 1 and d["training_processes"] == 1
+    assert d["base_model_name"] == "tiny-random-bert"
+    assert d["training_datasets"][0]["path"] == str(PAIRS)
+    assert f"| 150 | {result.log_history[-1]['epoch']} |" in card.text
+    # the saved config reproduces the run
+    saved = yaml.safe_load((out / "training_config.yaml").read_text())
+    assert saved["seed"] == 1 and saved["max_steps"] == 150 and saved["data"]["path"] == str(PAIRS)
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 150
+    # checkpoints and tensorboard logs stay in the run dir, never in the model folder
+    run_dir = Path(f"{out}.run")
+    assert [s for s, _ in list_checkpoints(run_dir)] == [50, 100]
+    assert list((run_dir / "logs").rglob("events.out.tfevents.*"))
+    assert not (out / "checkpoints").exists()
+
+
+def test_bi_encoder_smoke_loads_and_retrieves(tmp_path):
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    out = tmp_path / "model"
+    result = train(cfg_for(BE, out, tracker=None, save_steps=1000))
+    assert result.steps == 30
+    model = SentenceTransformer(str(out))
+    positives = [r for rows in fixture_groups().values() for r in rows if r["label"] == 1]
+    q = model.encode([r["query"] for r in positives], normalize_embeddings=True)
+    p = model.encode([r["passage"] for r in positives], normalize_embeddings=True)
+    top1 = int((np.argmax(q @ p.T, axis=1) == np.arange(len(positives))).sum())
+    assert top1 >= 15, f"{top1}/40 queries retrieve their own passage first (chance: 1)"
+    text = (out / "README.md").read_text()
+    assert "pipeline_tag: sentence-similarity" in text and "| hard_negatives |" not in text
+
+
+def test_kill_and_resume_latest_equals_uninterrupted(tmp_path):
+    from safetensors.torch import load_file
+
+    common = {"max_steps": 14, "save_steps": 4, "gradient_accumulation_steps": 2, "logging_steps": 1,
+              "tracker": None}
+    full = train(cfg_for(CE, tmp_path / "full", **common))
+
+    resumed_out = tmp_path / "resumed"
+    args = [sys.executable, "-m", "training", "--config", str(CE), "--output-dir", str(resumed_out),
+            "--data.path", str(PAIRS)] + [x for k, v in common.items() for x in (f"--{k}", str(v).replace("None", "null"))]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run(args + ["--kill_after_step", "7"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=180, env=env)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    run_dir = Path(f"{resumed_out}.run")
+    assert [s for s, _ in list_checkpoints(run_dir)] == [4]  # step 7 was never saved
+    assert not resumed_out.exists()
+
+    resumed = train(cfg_for(CE, resumed_out, **common), resume="latest")
+    assert resumed.steps == full.steps == 14
+    assert [e["step"] for e in resumed.log_history] == list(range(1, 15))
+    assert [e["loss"] for e in resumed.log_history] == pytest.approx([e["loss"] for e in full.log_history])
+    a = load_file(tmp_path / "full" / "model.safetensors")
+    b = load_file(resumed_out / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].allclose(b[key], atol=1e-6), key
+    assert json.loads((resumed_out / "trainer_state.json").read_text())["global_step"] == 14
+
+
+def test_missing_columns_fail_before_training(tmp_path):
+    data = tmp_path / "nolabel.jsonl"
+    data.write_text("\n".join(json.dumps({"query": "q", "passage": "p"}) for _ in range(20)))
+    cfg = cfg_for(CE, tmp_path / "model", **{"data.path": str(data)})
+    with pytest.raises(CsirError, match=r"nolabel.jsonl: field 'label': column missing .*\['query', 'passage'\]"):
+        train(cfg)
+    assert not (tmp_path / "model").exists() and not (tmp_path / "model.run" / "checkpoints").exists()
+
+
+def test_decoder_base_model_is_refused_before_training(tmp_path):
+    from transformers import GPT2Config
+
+    gpt = tmp_path / "tiny-gpt2"
+    GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, architectures=["GPT2LMHeadModel"]).save_pretrained(gpt)
+    for objective in ("cross-encoder", "bi-encoder"):
+        cfg = cfg_for(CE, tmp_path / "model", model=str(gpt), objective=objective)
+        with pytest.raises(CsirError, match=r"field 'model'.*is not (a sequence-classification encoder|an encoder)"):
+            train(cfg)
+    cfg = cfg_for(CE, tmp_path / "model", model=str(tmp_path / "does-not-exist"))
+    with pytest.raises(CsirError, match="cannot load the configuration of base model"):
+        train(cfg)
+    assert not (tmp_path / "model").exists() and not (tmp_path / "model.run" / "checkpoints").exists()
+
+
+def test_paper_config_dry_run_on_fixture_folder_with_config_name(tmp_path):
+    """configs/ce-mminilm-bl-cs-en-de.yaml on a code-switched dataset folder built from the MS MARCO fixtures."""
+    from builders.cli import main as csir
+
+    pairs, cs = tmp_path / "msmarco-pairs", tmp_path / "msmarco-cs"
+    assert csir(["msmarco-pairs", "--source", str(ROOT / "tests/fixtures/msmarco"), "--negatives", "4",
+                 "--seed", "1", "--output", str(pairs)]) == 0
+    assert csir(["codeswitch", "--input", str(pairs), "--input-config", "pairs", "--lexicon",
+                 f"de={ROOT / 'tests/fixtures/lexicons/en-de.txt'}", "--variant", "bl-cs", "--passage-lang", "de",
+                 "--p", "0.5", "--seed", "1", "--output", str(cs)]) == 0
+    out = tmp_path / "model"
+    cfg = load_config(ROOT / "configs/ce-mminilm-bl-cs-en-de.yaml",
+                      [("data.path", str(cs)), ("model", "tiny-random-bert"), ("max_steps", 2), ("batch_size", 4),
+                       ("mixed_precision", "no"), ("max_length", 64), ("output_dir", str(out)), ("tracker", None)])
+    result = train(cfg)
+    assert result.steps == 2
+    text = (out / "README.md").read_text()
+    assert "name: bl-cs-p0.5-en-de" in text and "| 60 |" in text
+
+
+def test_dynamic_codeswitching_and_publish_to_local_store(tmp_path):
+    from huggingface_hub import ModelCard
+
+    from training.loop import DynamicSwitch, _dynamic_switcher
+
+    lex = str(ROOT / "tests/fixtures/lexicons/en-de.txt")
+    common = {"codeswitch": {"variant": "bl-cs", "p": 1.0, "lexicons": {"de": lex}, "query_langs": ["de"],
+                             "passage_langs": ["de"]}}
+    cfg = cfg_for(CE, tmp_path / "model", max_steps=3, tracker=None, push_to_hub="my-org/smoke-ce",
+                  version="v0.1.0", publish_target="store", store_dir=str(tmp_path / "store"), **common)
+    switcher = _dynamic_switcher(cfg)
+    batch = {"query": ["the free software for a file system"], "passage": ["a tool for the network"],
+             "example_id": ["x1"], "label": [1.0]}
+    switched = DynamicSwitch(switcher, epoch=0)(batch)
+    assert switched["query"] != batch["query"] and switched["label"] == [1.0]
+    assert "für" in switched["passage"][0]
+
+    result = train(cfg)
+    assert result.steps == 3 and result.published["version"] == "v0.1.0"
+    commit = result.published["commit_sha"]
+    assert len(commit) == 40
+    tags = subprocess.run(["git", "--git-dir", result.published["url"], "tag", "--points-at", commit],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert tags == ["v0.1.0"]
+    files = subprocess.run(["git", "--git-dir", result.published["url"], "ls-tree", "-r", "--name-only", commit],
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert "model.safetensors" in files and "README.md" in files and "training_config.yaml" in files
+    assert not any("checkpoint" in f or "optimizer" in f for f in files)
+    d = ModelCard.load(tmp_path / "model" / "README.md").data.to_dict()
+    assert d["code_switching"]["lexicons"] == {"de": lex} and "de" in d["language"]
+
+
+def test_length_grouped_batches_are_deterministic_and_tighter():
+    import random
+
+    from training.data import LengthGroupedBatchSampler
+
+    rng = random.Random(0)
+    lengths = [rng.randint(5, 500) for _ in range(640)]
+    a = LengthGroupedBatchSampler(lengths, 16, seed=1)
+    b = LengthGroupedBatchSampler(lengths, 16, seed=1)
+    a.set_epoch(3), b.set_epoch(3)
+    batches = list(a)
+    assert batches == list(b)
+    assert sorted(i for batch in batches for i in batch) == list(range(640))
+    b.set_epoch(4)
+    assert list(b) != batches
+    plain = LengthGroupedBatchSampler(lengths, 16, seed=1, group=False)
+
+    def padded(bs):
+        return sum(max(lengths[i] for i in batch) * len(batch) for batch in bs)
+
+    assert padded(batches) < 0.75 * padded(list(plain))
