@@ -193,3 +193,14 @@ def test_trainer_aliases_target_store_and_store_dir(tmp_path, v1):
     result = publish_folder(v1, REPO, version="v1.0.0", target="store", store_dir=tmp_path / "store")
     assert result.target == "local"
     assert git(tmp_path / "store" / "datasets" / REPO, "rev-parse", "v1.0.0^{commit}") == result.commit_sha
+
+
+def test_publish_flags_do_not_clash_with_host_options(tmp_path, v1):
+    parser = argparse.ArgumentParser()
+    for opt in ("--version", "--store", "--private"):
+        parser.add_argument(opt, action="store_true")
+    add_publish_args(parser, repo_type="dataset")
+    args = parser.parse_args(["--push-to-hub", REPO, "--publish-version", "v1.0.0", "--publish-target", "local",
+                              "--publish-store", str(tmp_path / "store"), "--version"])
+    assert args.version is True and args.publish_version == "v1.0.0"
+    assert publish_from_args(v1, args).commit_sha

@@ -36,10 +36,15 @@ def _add_target_args(p, *, dest_prefix: str = "") -> None:
 
 
 def add_publish_args(parser: argparse.ArgumentParser, repo_type: str = "dataset") -> None:
-    """`--push-to-hub ORG/NAME --version vX.Y.Z [--target hub|local] [--store PATH] [--private] [--force-publish]`."""
+    """`--push-to-hub ORG/NAME --version vX.Y.Z [--target hub|local] [--store PATH] [--private] [--force-publish]`.
+
+    Each of --version/--target/--store/--private also has a --publish-* spelling, which is the only one added
+    when the host command already owns the short name.
+    """
     g = parser.add_argument_group("publishing")
     g.add_argument("--push-to-hub", metavar="ORG/NAME", help="publish the output folder as this repo when done")
-    g.add_argument("--version", dest="publish_version", metavar="vX.Y.Z", help="version tag (with --push-to-hub)")
+    g.add_argument(*_free(parser, "--version", "--publish-version"), dest="publish_version", metavar="vX.Y.Z",
+                   help="version tag (with --push-to-hub)")
     _add_target_args(g, dest_prefix="publish_")
     g.add_argument("--force-publish", dest="publish_force", action="store_true",
                    help="move an existing version tag to different content")
