@@ -15,9 +15,11 @@ from builders.errors import CsirError
 COMMAND_MODULES = [
     "builders.lexicons.cli",
     "builders.codeswitch_cli",
+    "builders.offline_example",
     "builders.publish.cli",
     "builders.sources.msmarco",
     "evaluation.cli",
+    "training.cli",
 ]
 
 

@@ -230,3 +230,15 @@ def test_length_grouped_batches_are_deterministic_and_tighter():
         return sum(max(lengths[i] for i in batch) * len(batch) for batch in bs)
 
     assert padded(batches) < 0.75 * padded(list(plain))
+
+
+def test_csir_train_runs_the_same_code_in_process(tmp_path, capsys):
+    from builders.cli import main as csir
+
+    out = tmp_path / "model"
+    assert csir(["train", "--config", str(CE), "--output-dir", str(out), "--data.path", str(PAIRS),
+                 "--max_steps", "2", "--tracker", "null", "--seed", "7"]) == 0
+    assert "training_seed: 7" in (out / "README.md").read_text()
+    assert csir(["train", "--config", str(CE), "--output-dir", str(tmp_path / "x"), "--no_such_field", "1"]) == 2
+    assert "field 'no_such_field' does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -40,12 +40,21 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+class _OverridesParser(argparse.ArgumentParser):
+    """Keeps arguments it does not know as config overrides instead of letting `csir` reject them."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extra = super().parse_known_args(args, namespace)
+        namespace.overrides = list(getattr(namespace, "overrides", None) or []) + extra
+        return namespace, []
+
+
 def register(subparsers) -> None:
     """`csir train`: unknown `--field value` arguments are config overrides."""
     p = subparsers.add_parser("train", help="train a cross-encoder or bi-encoder (config + --field overrides)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.__class__ = _OverridesParser
     _add_arguments(p)
-    p.add_argument("overrides", nargs=argparse.REMAINDER, help="--field value pairs overriding the config")
     p.set_defaults(func=lambda a: run(a, list(a.overrides)))
 
 

