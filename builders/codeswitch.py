@@ -31,7 +31,6 @@ WORD_RE = re.compile(r"[^\W_]+?(?=[nN]['’][tT]\b)|[nN]['’][tT]\b|['’](?:[s
 
 def is_content(token: str) -> bool:
     return token[0].isalnum() and token.lower() not in ("n't", "n’t") and not token.replace("-", "").isdigit()
-_GAP_RE = re.compile(r"[ \t]+")
 
 
 @dataclass
@@ -82,12 +81,12 @@ class _Table:
 
     def __init__(self, lexicon: Lexicon):
         self.targets = {k: [t for t, _ in v] for k, v in lexicon.entries.items() if v}
-        self.max_n: dict[str, int] = {}
+        lengths: dict[str, set[int]] = {}
         for key in self.targets:
             if " " in key:
-                first, n = key.split(" ", 1)[0], key.count(" ") + 1
-                if n > self.max_n.get(first, 1):
-                    self.max_n[first] = n
+                lengths.setdefault(key.split(" ", 1)[0], set()).add(key.count(" ") + 1)
+        # first word → the multi-word entry lengths that exist for it, longest first
+        self.lengths = {w: sorted(ls, reverse=True) for w, ls in lengths.items()}
 
 
 class CodeSwitcher:
@@ -126,15 +125,19 @@ class CodeSwitcher:
         single = langs[0] if len(langs) == 1 else None
         lowered = [text[s:e].lower() for s, e in content]
         out, last, switched, covered, i, n = [], 0, 0, 0, 0, len(content)
+        gap_ok = None
         while i < n:
             table = self.tables[single or langs[rng.randrange(len(langs))]]
             word = lowered[i]
             match_len, targets = 0, None
-            max_n = table.max_n.get(word, 1)
-            for m in range(min(max_n, n - i), 1, -1):  # longest multi-word entry first
-                if all(_GAP_RE.fullmatch(text[content[j][1]:content[j + 1][0]] or " ") for j in range(i, i + m - 1)):
-                    cand = table.targets.get(" ".join(lowered[i:i + m]))
-                    if cand:
+            for m in table.lengths.get(word, ()):  # longest multi-word entry first
+                if m > n - i:
+                    continue
+                cand = table.targets.get(" ".join(lowered[i:i + m]))
+                if cand:
+                    if gap_ok is None:  # tokens of an entry must be separated by spaces only
+                        gap_ok = [not (g := text[content[j][1]:content[j + 1][0]]) or g.isspace() for j in range(n - 1)]
+                    if all(gap_ok[i:i + m - 1]):
                         match_len, targets = m, cand
                         break
             if targets is None:
