@@ -29,6 +29,9 @@ VARIANTS = ("zero-shot", "bl-cs", "ml-cs", "wiki-cs")
 WORD_RE = re.compile(r"[^\W_]+?(?=[nN]['’][tT]\b)|[nN]['’][tT]\b|['’](?:[sSdDmM]|re|ve|ll|RE|VE|LL)\b|[^\W_]+(?:-[^\W_]+)*")
 
 
+_FAST_RE = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+
+
 def is_content(token: str) -> bool:
     return token[0].isalnum() and token.lower() not in ("n't", "n’t") and not token.replace("-", "").isdigit()
 
@@ -103,10 +106,27 @@ class CodeSwitcher:
             from nltk.tokenize import TreebankWordTokenizer
             self._treebank = TreebankWordTokenizer()
 
-    def _spans(self, text: str) -> list[tuple[int, int]]:
-        if self._treebank is None:
-            return [m.span() for m in WORD_RE.finditer(text)]
-        return [(s, e) for s, e in self._treebank.span_tokenize(text) if any(c.isalnum() for c in text[s:e])]
+    def _tokens(self, text: str) -> tuple[list[int], list[int], list[str]]:
+        """Content tokens of `text`: start offsets, end offsets, lower-cased forms."""
+        starts, ends, lowered = [], [], []
+        if self._treebank is not None:
+            for s, e in self._treebank.span_tokenize(text):
+                if is_content(text[s:e]):
+                    starts.append(s); ends.append(e); lowered.append(text[s:e].lower())
+            return starts, ends, lowered
+        add_s, add_e, add_w = starts.append, ends.append, lowered.append
+        low = text.lower()
+        same_len = len(low) == len(text)  # lower() can change lengths (e.g. 'İ'): then lower per token
+        for m in _FAST_RE.finditer(text):
+            s, e = m.span()
+            tok = low[s:e] if same_len else m.group().lower()
+            if "'" in tok or "’" in tok:  # rare: split clitics the Treebank way
+                for sm in WORD_RE.finditer(m.group()):
+                    if is_content(sm.group()):
+                        add_s(s + sm.start()); add_e(s + sm.end()); add_w(sm.group().lower())
+            elif not (tok[0].isdigit() and tok.replace("-", "").isdigit()):
+                add_s(s); add_e(e); add_w(tok)
+        return starts, ends, lowered
 
     def switch(self, text: str, example_id, side: str, epoch: int | None = None) -> tuple[str, int, int]:
         """Return (switched text, content tokens switched, content tokens)."""
@@ -114,46 +134,56 @@ class CodeSwitcher:
 
     def switch_counts(self, text: str, example_id, side: str, epoch: int | None = None) -> tuple[str, int, int, int]:
         """Return (switched text, switched, content tokens, content tokens the lexicon covered)."""
-        spans = self._spans(text)
-        content = [(s, e) for s, e in spans if is_content(text[s:e])]
+        starts, ends, lowered = self._tokens(text)
+        n = len(lowered)
         langs = self.side_langs[side]
-        if not langs or not content or self.config.p == 0.0:
-            return text, 0, len(content), 0
+        if not langs or not n or self.config.p == 0.0:
+            return text, 0, n, 0
         cfg = self.config
+        p, top1 = cfg.p, cfg.translation == "top1"
         key = (cfg.seed, example_id, side) if epoch is None else (cfg.seed, example_id, side, epoch)
         rng = rng_for(*key)
-        single = langs[0] if len(langs) == 1 else None
-        lowered = [text[s:e].lower() for s, e in content]
-        out, last, switched, covered, i, n = [], 0, 0, 0, 0, len(content)
-        gap_ok = None
-        while i < n:
-            table = self.tables[single or langs[rng.randrange(len(langs))]]
+        gap_ok: list[bool] | None = None
+
+        def match_at(i: int, table: _Table):
+            nonlocal gap_ok
             word = lowered[i]
-            match_len, targets = 0, None
             for m in table.lengths.get(word, ()):  # longest multi-word entry first
-                if m > n - i:
-                    continue
-                cand = table.targets.get(" ".join(lowered[i:i + m]))
-                if cand:
-                    if gap_ok is None:  # tokens of an entry must be separated by spaces only
-                        gap_ok = [not (g := text[content[j][1]:content[j + 1][0]]) or g.isspace() for j in range(n - 1)]
-                    if all(gap_ok[i:i + m - 1]):
-                        match_len, targets = m, cand
-                        break
-            if targets is None:
-                targets = table.targets.get(word)
-                match_len = 1 if targets else 0
-            if targets and (cfg.p >= 1.0 or rng.random() < cfg.p):
-                choice = targets[0] if cfg.translation == "top1" or len(targets) == 1 else targets[rng.randrange(len(targets))]
-                start, end = content[i][0], content[i + match_len - 1][1]
-                out.append(text[last:start]); out.append(choice)
-                last = end
-                switched += match_len
-                covered += match_len
-                i += match_len
+                if m <= n - i:
+                    cand = table.targets.get(" ".join(lowered[i:i + m]))
+                    if cand:
+                        if gap_ok is None:  # the words of an entry must be separated by spaces only
+                            gap_ok = [not (g := text[ends[j]:starts[j + 1]]) or g.isspace() for j in range(n - 1)]
+                        if all(gap_ok[i:i + m - 1]):
+                            return m, cand
+            cand = table.targets.get(word)
+            return (1, cand) if cand else (0, None)
+
+        if len(langs) == 1:  # BL-CS: only tokens that can match need a look (and a random draw)
+            table = self.tables[langs[0]]
+            keys = table.targets.keys() | table.lengths.keys()
+            candidates = [i for i, w in enumerate(lowered) if w in keys]
+            pick_table = None
+        else:  # ML-CS: a language is drawn for every token, then looked up
+            candidates = range(n)
+            pick_table = [self.tables[l] for l in langs]
+        out, last, switched, covered, free = [], 0, 0, 0, 0
+        for i in candidates:
+            if i < free:
+                continue
+            if pick_table is not None:
+                table = pick_table[rng.randrange(len(pick_table))]
+            m, targets = match_at(i, table)
+            if not targets:
+                continue
+            if p >= 1.0 or rng.random() < p:
+                choice = targets[0] if top1 or len(targets) == 1 else targets[rng.randrange(len(targets))]
+                out.append(text[last:starts[i]]); out.append(choice)
+                last = ends[i + m - 1]
+                switched += m; covered += m
+                free = i + m
             else:
-                covered += 1 if targets else 0
-                i += 1
+                covered += 1
         if not switched:
             return text, 0, n, covered
         out.append(text[last:])
