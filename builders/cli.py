@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "builders.publish.cli",
     "builders.sources.msmarco",
     "evaluation.cli",
+    "evaluation.multimodal_cli",
     "training.cli",
 ]
 

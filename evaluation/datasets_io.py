@@ -33,6 +33,8 @@ class RetrievalSubset:
     top_ranked: dict[str, list[str]] | None = None
     doc_lang: dict[str, str] | None = None     # MLIR: language of each passage
     split: str = "test"
+    corpus_images: dict[str, bytes] | None = None   # image rows (any-to-any sets): id -> encoded bytes
+    query_images: dict[str, bytes] | None = None
 
 
 @dataclass
@@ -94,7 +96,11 @@ class RetrievalDataset:
         missing = [q for q in qrels if q not in queries]
         if missing:
             log.warning("%s/%s: %d qrels queries have no text; they score 0", self.source, subset, len(missing))
-        return RetrievalSubset(subset, corpus, queries, qrels, top, doc_lang, split)
+        from evaluation.multimodal import image_column  # image-text subsets (MTEB any-to-any layout)
+
+        return RetrievalSubset(subset, corpus, queries, qrels, top, doc_lang, split,
+                               image_column(corpus_ds, self.source, self._config(subset, "corpus")),
+                               image_column(queries_ds, self.source, self._config(subset, "queries")))
 
     def _read(self, config: str, split: str | None):
         from builders.hf_io import load_repo_dataset  # content-keyed cache: a rebuilt folder is never read stale
@@ -123,6 +129,8 @@ class RetrievalDataset:
 
     def _texts(self, ds, config) -> dict[str, str]:
         idc = self._id_col(ds, config)
+        if "text" not in ds.column_names and "image" in ds.column_names:  # image rows: see image_column
+            return {str(doc_id): "" for doc_id in ds[idc]}
         if "text" not in ds.column_names:
             raise CsirError(f"{self.source}: config {config}: field 'text' missing")
         titles = ds["title"] if "title" in ds.column_names else None

@@ -172,6 +172,10 @@ def detect_kind(path: Path, trust_remote_code: bool = False) -> str:
 def load_model(spec: ModelSpec) -> LoadedModel:
     """Resolve, detect and load; prompts come from the model, e5-named models get e5's, CLI flags win."""
     path, resolved = resolve_model_path(spec)
+    from evaluation.multimodal import is_dual_encoder, load_dual_encoder
+
+    if is_dual_encoder(path):  # image-text (CLIP-style) models: kind "clip"
+        return load_dual_encoder(spec, path, resolved)
     kind = detect_kind(path, spec.trust_remote_code)
     kw = dict(trust_remote_code=spec.trust_remote_code, device=spec.device or "cpu", local_files_only=True)
     try:

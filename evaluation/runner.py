@@ -212,6 +212,10 @@ class Scorer:
     def records(self, sub: RetrievalSubset, stage: str, dataset_revision: str, timings: dict) -> list:
         from evaluation.search import CrossEncoderScorer, candidate_pairs, dense_rerank, dense_search
 
+        if self.model.kind == "clip" or sub.corpus_images is not None or sub.query_images is not None:
+            from evaluation.multimodal import clip_records
+
+            return clip_records(self, sub, stage, dataset_revision, timings, self.cfg.dataset or "")
         query_ids = [q for q in sub.queries]
         max_cut = max([int(CORE.match(m).group(2)) for m in self.cfg.metrics if CORE.match(m)] + [self.cfg.top_k])
         if self.model.kind == "bi-encoder":
@@ -246,9 +250,10 @@ class Scorer:
 
 
 def _stage_for(model: LoadedModel, cfg: EvalConfig, sub: RetrievalSubset, src: str) -> str:
-    stage = _norm_stage(cfg.first_stage) or ("dense" if model.kind == "bi-encoder" else "top_ranked")
+    dense_kinds = ("bi-encoder", "clip")
+    stage = _norm_stage(cfg.first_stage) or ("dense" if model.kind in dense_kinds else "top_ranked")
     if stage == "top_ranked" and sub.top_ranked is None:
-        if cfg.first_stage is None and model.kind == "bi-encoder":
+        if cfg.first_stage is None and model.kind in dense_kinds:
             return "dense"
         raise CsirError(f"{src}: subset {sub.name} has no top_ranked candidates to re-rank; cross-encoders need "
                         "them (or pass --first-stage none to score every passage)")
