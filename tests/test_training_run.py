@@ -242,3 +242,14 @@ def test_csir_train_runs_the_same_code_in_process(tmp_path, capsys):
     assert csir(["train", "--config", str(CE), "--output-dir", str(tmp_path / "x"), "--no_such_field", "1"]) == 2
     assert "field 'no_such_field' does not exist" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_fp16_without_gpu_is_a_clear_error_and_leaves_no_state(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("fp16 is valid with a GPU")
+    with pytest.raises(CsirError, match="field 'mixed_precision'.*fp16"):
+        train(cfg_for(CE, tmp_path / "a", mixed_precision="fp16"))
+    # a later run in the same process is unaffected
+    assert train(cfg_for(CE, tmp_path / "b", max_steps=1, tracker=None)).steps == 1

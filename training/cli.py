@@ -29,6 +29,16 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
     overrides = parse_overrides(extra)
+    from .multimodal import is_image_text_config
+
+    if is_image_text_config(args.config):  # objective: image-text (training/multimodal.py)
+        from .multimodal import load_mm_config, train_image_text
+
+        if args.output_dir_override:
+            overrides.append(("output_dir", args.output_dir_override))
+        out = train_image_text(load_mm_config(args.config, overrides))
+        print(f"trained an image-text dual encoder; model and card in {out}")
+        return 0
     if args.output_dir_override:
         overrides.append(("output_dir", args.output_dir_override))
     cfg = load_config(args.config, overrides)

@@ -195,14 +195,17 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
 
     run_dir = cfg.effective_run_dir
     output_dir = Path(cfg.output_dir)
-    accelerator = Accelerator(
-        cpu=cfg.cpu or not _has_accelerator_device(),  # so `--multi_gpu` on a CPU-only host runs gloo DDP
-        mixed_precision=cfg.mixed_precision,
-        gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=cfg.gradient_accumulation_steps,
-                                                                sync_with_dataloader=False),
-        log_with=cfg.tracker or None,
-        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
-    )
+    try:
+        accelerator = Accelerator(
+            cpu=cfg.cpu or not _has_accelerator_device(),  # so `--multi_gpu` on a CPU-only host runs gloo DDP
+            mixed_precision=cfg.mixed_precision,
+            gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=cfg.gradient_accumulation_steps,
+                                                                    sync_with_dataloader=False),
+            log_with=cfg.tracker or None,
+            project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
+        )
+    except ValueError as exc:  # e.g. fp16 on a host without a GPU
+        raise CsirError(f"{where('config', field='mixed_precision')}: {exc} (use mixed_precision: no or bf16)") from None
     resume_dir = resolve_resume(resume, run_dir)
     if cfg.push_to_hub:  # a bad repo id / version fails now, not after hours of training
         from builders.publish.api import check_publish_args
