@@ -100,6 +100,9 @@ def build_model(cfg: ImageTextConfig):
         text = AutoModel.from_pretrained(cfg.text_model, add_pooling_layer=True)
     except (OSError, ValueError) as exc:
         raise CsirError(f"text_model: cannot load '{cfg.text_model}' ({exc.__class__.__name__}: {exc})") from None
+    if getattr(text, "pooler", None) is None:
+        raise CsirError(f"text_model: '{cfg.text_model}' ({text.__class__.__name__}) has no pooler layer; "
+                        "VisionTextDualEncoderModel embeds texts with the encoder's pooler output")
     model = VisionTextDualEncoderModel(vision_model=ConvNextModel(vc), text_model=text)
     model.config.projection_dim = cfg.projection_dim
     import torch
@@ -108,6 +111,32 @@ def build_model(cfg: ImageTextConfig):
     model.text_projection = torch.nn.Linear(text.config.hidden_size, cfg.projection_dim, bias=False)
     model.projection_dim = cfg.projection_dim
     return model
+
+
+def symmetric_infonce(model, text_hidden, pixel_values):
+    """CLIP's loss: cross-entropy over text->image and image->text similarities (learned temperature)."""
+    import torch
+    import torch.nn.functional as F
+
+    pooled = model.text_model.pooler(text_hidden) if text_hidden.dim() == 3 else model.text_model.pooler(text_hidden[:, None])
+    t = F.normalize(model.text_projection(pooled), dim=-1)
+    i = F.normalize(model.get_image_features(pixel_values=pixel_values).pooler_output, dim=-1)
+    logits = t @ i.T * model.logit_scale.exp().clamp(max=100)
+    target = torch.arange(len(t), device=t.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def _frozen_cls(model, tokenizer, texts, cfg, device):
+    """LiT: the frozen encoder's [CLS] hidden states for this epoch's captions, in large no-grad batches."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(texts), 256):
+            enc = tokenizer(texts[s:s + 256], padding=True, truncation=True, max_length=cfg.max_length,
+                            return_tensors="pt").to(device)
+            out.append(model.text_model(**enc).last_hidden_state[:, 0])
+    return torch.cat(out)
 
 
 def train_image_text(cfg: ImageTextConfig) -> Path:
@@ -158,22 +187,30 @@ def train_image_text(cfg: ImageTextConfig) -> Path:
     steps_per_epoch = len(ids) // cfg.batch_size
     history, t0 = [], time.perf_counter()
     model.train()
+    core = accelerator.unwrap_model(model)
     for epoch in range(cfg.epochs):
         order = rng.permutation(len(ids))
+        texts_epoch = captions
+        if switcher is not None:  # a fresh draw per (epoch, caption id): dynamic code-switching
+            texts_epoch = [switcher.switch(t, i, "query", epoch=epoch)[0] for t, i in zip(captions, ids)]
+        if cfg.mode == "lit" and (switcher is not None or epoch == 0):  # English captions: encoded once
+            cls = _frozen_cls(core, tokenizer, texts_epoch, cfg, accelerator.device)
+        elif cfg.mode != "lit":
+            cls = None
         total = 0.0
         for s in tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}", disable=not accelerator.is_main_process):
             idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            texts = [captions[i] for i in idx]
-            if switcher is not None:
-                texts = [switcher.switch(t, ids[i], "query", epoch=epoch)[0] for t, i in zip(texts, idx)]
-            enc = tokenizer(texts, padding=True, truncation=True, max_length=cfg.max_length, return_tensors="pt")
-            out = model(input_ids=enc["input_ids"].to(accelerator.device),
-                        attention_mask=enc["attention_mask"].to(accelerator.device),
-                        pixel_values=pixels[idx].to(accelerator.device), return_loss=True)
-            accelerator.backward(out.loss)
+            if cls is not None:
+                hidden = cls[idx]
+            else:
+                enc = tokenizer([texts_epoch[i] for i in idx], padding=True, truncation=True,
+                                max_length=cfg.max_length, return_tensors="pt").to(accelerator.device)
+                hidden = core.text_model(**enc).last_hidden_state
+            loss = symmetric_infonce(core, hidden, pixels[idx].to(accelerator.device))
+            accelerator.backward(loss)
             optimizer.step()
             optimizer.zero_grad()
-            total += float(out.loss)
+            total += float(loss.detach())
         history.append({"epoch": epoch + 1, "loss": round(total / max(steps_per_epoch, 1), 4)})
         log.info("epoch %d: loss %.4f", epoch + 1, history[-1]["loss"])
     out_dir = Path(cfg.output_dir)
