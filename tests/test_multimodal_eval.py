@@ -117,3 +117,60 @@ def test_bad_image_and_text_only_model(tmp_path, tiny_clip):
     with pytest.raises(CsirError, match="no image tower"):
         run_evaluation(EvalConfig(model=str(text_only), dataset=str(bad), subsets=["eng"],
                                   output=str(tmp_path / "r2")))
+
+
+def _start_server(store: Path, log: Path):
+    """`csir hub serve --port 0`; returns the process and the HF_ENDPOINT it prints."""
+    import os
+    import subprocess
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "builders", "hub", "serve", "--store", str(store), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith("export HF_ENDPOINT="):
+            return proc, line.strip().split("=", 1)[1]
+    proc.kill()
+    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
+
+
+def test_tiny_clip_and_emoji_set_served_from_local_store(tmp_path, emoji_set, tiny_clip):
+    """Hub ids + revisions through `csir hub serve`: same metrics as the local folders, resolved commits recorded."""
+    import os
+    import shutil
+    import subprocess
+
+    from builders.publish import publish_folder
+
+    store = tmp_path / "store"
+    model = tmp_path / "tiny-clip"
+    shutil.copytree(tiny_clip, model)
+    (model / "README.md").write_text("---\nlicense: apache-2.0\nlibrary_name: transformers\n---\n# tiny clip\n")
+    m_pub = publish_folder(model, "csir-test/tiny-clip", repo_type="model", version="v1.0.0", target="local",
+                           store=store)
+    d_pub = publish_folder(emoji_set, "csir-test/emoji-retrieval", version="v1.0.0", target="local", store=store)
+    proc, endpoint = _start_server(store, tmp_path / "serve.log")
+    try:
+        env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "client-home"),
+               "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1",
+               "HF_DATASETS_CACHE": str(tmp_path / "client-home" / "datasets")}
+        run = subprocess.run([sys.executable, "-m", "builders", "evaluate", "--model", "csir-test/tiny-clip@v1.0.0",
+                              "--dataset", "csir-test/emoji-retrieval", "--dataset-revision", "v1.0.0",
+                              "--subsets", "deu", "--metrics", METRICS, "--output", str(tmp_path / "hub-res"),
+                              "--no-plot"], capture_output=True, text=True, env=env, timeout=300)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert run.returncode == 0, run.stderr[-3000:]
+    r = json.loads(next((tmp_path / "hub-res").rglob("deu.json")).read_text())
+    assert r["model"]["resolved_revision"] == m_pub.commit_sha and r["dataset_revision"] == d_pub.commit_sha
+    assert csir(["evaluate", "--model", str(tiny_clip), "--dataset", str(emoji_set), "--subsets", "deu",
+                 "--metrics", METRICS, "--output", str(tmp_path / "local-res"), "--no-plot"]) == 0
+    local = json.loads(next((tmp_path / "local-res").rglob("deu.json")).read_text())
+    assert r["per_query"] == local["per_query"]
