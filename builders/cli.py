@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "builders.lexicons.cli",
     "builders.codeswitch_cli",
     "builders.offline_example",
+    "builders.demo",
     "builders.publish.cli",
     "builders.sources.msmarco",
     "evaluation.cli",

@@ -13,6 +13,8 @@ resumption give identical output.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
@@ -90,6 +92,7 @@ class _Table:
                 lengths.setdefault(key.split(" ", 1)[0], set()).add(key.count(" ") + 1)
         # first word → the multi-word entry lengths that exist for it, longest first
         self.lengths = {w: sorted(ls, reverse=True) for w, ls in lengths.items()}
+        self.starts = frozenset(self.targets) | frozenset(self.lengths)  # words that can begin a match
 
 
 class CodeSwitcher:
@@ -100,6 +103,7 @@ class CodeSwitcher:
         if missing:
             raise CsirError(f"--lexicon: no lexicon for language(s) {', '.join(missing)}")
         self.tables = {lang: _Table(lexicons[lang]) for lang in sorted(needed)}
+        self.lexicon_fingerprints = {lang: lexicons[lang].fingerprint() for lang in sorted(needed)}
         self.side_langs = {"query": list(config.query_langs), "passage": list(config.passage_langs)}
         self._treebank = None
         if config.tokenizer == "treebank":
@@ -161,8 +165,8 @@ class CodeSwitcher:
 
         if len(langs) == 1:  # BL-CS: only tokens that can match need a look (and a random draw)
             table = self.tables[langs[0]]
-            keys = table.targets.keys() | table.lengths.keys()
-            candidates = [i for i, w in enumerate(lowered) if w in keys]
+            starts_ = table.starts
+            candidates = [i for i, w in enumerate(lowered) if w in starts_]
             pick_table = None
         else:  # ML-CS: a language is drawn for every token, then looked up
             candidates = range(n)
@@ -190,18 +194,37 @@ class CodeSwitcher:
         return "".join(out), switched, n, covered
 
 
-def _batch_fn(switcher: CodeSwitcher, epoch: int | None = None) -> Callable:
-    def fn(batch):
-        ids = batch["id"]
+_REGISTRY: dict[str, "CodeSwitcher"] = {}
+
+
+class _BatchFn:
+    """The `datasets.map` function. Under fork (Linux) it pickles as a registry key: workers inherit the
+    switcher instead of receiving megabytes of lexicon through dill for every shard."""
+
+    def __init__(self, switcher: CodeSwitcher, key: str, epoch: int | None = None):
+        self.switcher, self.key, self.epoch = switcher, key, epoch
+
+    def __reduce__(self):
+        import multiprocess
+
+        if multiprocess.get_start_method(allow_none=True) in (None, "fork") and self.key in _REGISTRY:
+            return (_from_registry, (self.key, self.epoch))
+        return (_BatchFn, (self.switcher, self.key, self.epoch))
+
+    def __call__(self, batch):
+        sw, epoch = self.switcher, self.epoch
         result = {k: [] for side in ("query", "passage") for k in (side, f"{side}_switched", f"{side}_content",
                                                                      f"{side}_covered")}
-        for i, ex_id in enumerate(ids):
+        for i, ex_id in enumerate(batch["id"]):
             for side in ("query", "passage"):
-                text, sw, ct, cov = switcher.switch_counts(batch[side][i], ex_id, side, epoch)
-                result[side].append(text); result[f"{side}_switched"].append(sw)
-                result[f"{side}_content"].append(ct); result[f"{side}_covered"].append(cov)
+                text, n_sw, n_ct, n_cov = sw.switch_counts(batch[side][i], ex_id, side, epoch)
+                result[side].append(text); result[f"{side}_switched"].append(n_sw)
+                result[f"{side}_content"].append(n_ct); result[f"{side}_covered"].append(n_cov)
         return result
-    return fn
+
+
+def _from_registry(key: str, epoch: int | None) -> _BatchFn:
+    return _BatchFn(_REGISTRY[key], key, epoch)
 
 
 def check_columns(ds: datasets.Dataset, source: str, required=("query", "passage")) -> None:
@@ -221,8 +244,14 @@ def codeswitch_dataset(ds: datasets.Dataset, switcher: CodeSwitcher, *, num_proc
         ds = ds.cast_column("id", datasets.Value("string"))
     keep = ["id", "query", "passage"] + (["label"] if "label" in ds.column_names else [])
     ds = ds.select_columns(keep)
-    mapped = ds.map(_batch_fn(switcher), batched=True, batch_size=1000, num_proc=num_proc if num_proc and num_proc > 1 else None,
-                    desc=desc or f"code-switching ({switcher.config.config_name()})", load_from_cache_file=False)
+    # an explicit fingerprint: datasets would otherwise hash the whole lexicon through dill (~20 s for FreeDict)
+    fingerprint = hashlib.sha256(json.dumps([ds._fingerprint, switcher.config.to_dict(), switcher.lexicon_fingerprints],
+                                            sort_keys=True).encode()).hexdigest()[:16]
+    _REGISTRY[fingerprint] = switcher
+    mapped = ds.map(_BatchFn(switcher, fingerprint), batched=True, batch_size=1000, num_proc=num_proc if num_proc and num_proc > 1 else None,
+                    desc=desc or f"code-switching ({switcher.config.config_name()})", load_from_cache_file=False,
+                    new_fingerprint=fingerprint)
+    _REGISTRY.pop(fingerprint, None)
     data_cols = ["query", "passage"] + (["label"] if "label" in mapped.column_names else [])
     data = mapped.select_columns(data_cols)
     meta = mapped.select_columns(["id"] + [f"{side}_{k}" for side in ("query", "passage")

@@ -34,13 +34,15 @@ class ExampleConfig:
     negatives: int = 4
     max_queries: int | None = 20_000   # training queries (x (1 + negatives) rows)
     num_proc: int = 2
+    variants: list[str] | None = None  # build only these configs (default: all five)
+    dictionaries: list[str] = field(default_factory=lambda: ["freedict", "ding"])
 
 
 def build_lexicons(cfg: ExampleConfig, dict_root: Path) -> tuple[Path, dict]:
     share = dict_root / "usr" / "share"
     lexicons, inputs = {}, []
     ding = share / "trans" / "de-en"
-    if "de" in cfg.langs and ding.exists():
+    if "ding" in cfg.dictionaries and "de" in cfg.langs and ding.exists():
         lexicons["ding-en-de"] = read_ding(ding, "en", "de")
         inputs.append(describe_input(ding, role="dictionary", format="ding", package="trans-de-en"))
     for lang in cfg.langs:
@@ -74,6 +76,15 @@ def lexicons_per_language(lexicons: dict) -> dict:
     return out
 
 
+def _extra_variants(cfg: ExampleConfig) -> list[CodeSwitchConfig]:
+    """Variants beyond the default five that `variants` may name: X-X and X-en BL-CS per language."""
+    out = []
+    for l in cfg.langs:
+        out.append(CodeSwitchConfig(variant="bl-cs", query_langs=[l], passage_langs=[l], p=cfg.p, seed=cfg.seed))
+        out.append(CodeSwitchConfig(variant="bl-cs", query_langs=[l], p=cfg.p, seed=cfg.seed))
+    return out
+
+
 def build(cfg: ExampleConfig, progress=print) -> dict:
     t0 = time.time()
     data_dir = Path(cfg.data_dir) if cfg.data_dir else default_data_dir()
@@ -88,6 +99,9 @@ def build(cfg: ExampleConfig, progress=print) -> dict:
     variants += [CodeSwitchConfig(variant="bl-cs", passage_langs=[l], p=cfg.p, seed=cfg.seed) for l in cfg.langs]
     variants.append(CodeSwitchConfig(variant="ml-cs", query_langs=list(cfg.langs), passage_langs=list(cfg.langs),
                                      p=cfg.p, seed=cfg.seed))
+    if cfg.variants:
+        variants = [v for v in variants if v.config_name() in cfg.variants]
+        variants += [v for v in _extra_variants(cfg) if v.config_name() in cfg.variants]
     configs, records = {}, {}
     progress(f"[3/3] code-switching {len(pairs)} rows into {len(variants)} variants")
     for vc in variants:

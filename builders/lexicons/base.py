@@ -43,6 +43,18 @@ class Lexicon:
     def num_pairs(self) -> int:
         return sum(len(v) for v in self.entries.values())
 
+    def fingerprint(self) -> str:
+        """Content hash (cached): cheap identity for caches and dataset fingerprints."""
+        fp = getattr(self, "_fingerprint", None)
+        if fp is None:
+            import hashlib
+            h = hashlib.sha256(f"{self.src}\t{self.tgt}\n".encode())
+            for key, targets in self.entries.items():
+                h.update(key.encode()); h.update(b"\t")
+                h.update("\x1f".join(t for t, _ in targets).encode()); h.update(b"\n")
+            fp = self._fingerprint = h.hexdigest()
+        return fp
+
     @property
     def max_words(self) -> int:
         return max((k.count(" ") + 1 for k in self.entries), default=0)
