@@ -66,10 +66,11 @@ def is_dual_encoder(path: Path) -> bool:
     modules = path / "modules.json"
     if modules.exists():
         try:
-            return any("CLIP" in m.get("type", "") for m in json.loads(modules.read_text(encoding="utf-8")))
+            if any("CLIP" in m.get("type", "") for m in json.loads(modules.read_text(encoding="utf-8"))):
+                return True
         except (json.JSONDecodeError, AttributeError):
             return False
-    cfg_path = path / "config.json"
+    cfg_path = path / "config.json"  # also sentence-transformers' generic Transformer module over a CLIP model
     if not cfg_path.exists():
         return False
     cfg = json.loads(cfg_path.read_text(encoding="utf-8"))

@@ -174,3 +174,16 @@ def test_tiny_clip_and_emoji_set_served_from_local_store(tmp_path, emoji_set, ti
                  "--metrics", METRICS, "--output", str(tmp_path / "local-res"), "--no-plot"]) == 0
     local = json.loads(next((tmp_path / "local-res").rglob("deu.json")).read_text())
     assert r["per_query"] == local["per_query"]
+
+
+def test_sentence_transformers_clip_matches_transformers(tmp_path, emoji_set, tiny_clip):
+    """The same CLIP saved by sentence-transformers (generic Transformer module) scores query for query alike."""
+    from sentence_transformers import SentenceTransformer
+
+    SentenceTransformer(str(tiny_clip)).save(str(tmp_path / "st"))
+    args = ["--dataset", str(emoji_set), "--subsets", "deu", "--metrics", METRICS, "--no-plot"]
+    assert csir(["evaluate", "--model", str(tmp_path / "st"), "--output", str(tmp_path / "a"), *args]) == 0
+    assert csir(["evaluate", "--model", str(tiny_clip), "--output", str(tmp_path / "b"), *args]) == 0
+    a = json.loads(next((tmp_path / "a").rglob("deu.json")).read_text())
+    b = json.loads(next((tmp_path / "b").rglob("deu.json")).read_text())
+    assert a["model"]["kind"] == "clip" and a["per_query"] == b["per_query"]
