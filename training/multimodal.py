@@ -152,6 +152,8 @@ def train_image_text(cfg: ImageTextConfig) -> Path:
 
     set_seed(cfg.seed)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    if accelerator.num_processes > 1:  # the loop calls the towers directly, outside DDP's gradient sync
+        raise CsirError("image-text training runs in one process; launch it without --num_processes > 1")
     try:
         ds = load_repo_dataset(cfg.data, cfg.data_config, split=cfg.split)
     except Exception as exc:  # datasets raises many types
