@@ -240,6 +240,8 @@ def validate(cfg: TrainConfig, source: str = "<config>") -> None:
 
 
 def _parse_scalar(text: str):
+    if text.lower() in ("no", "yes", "on", "off", "y", "n"):  # YAML 1.1 booleans: `--mixed_precision no` is a string
+        return text
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
