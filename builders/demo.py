@@ -29,7 +29,7 @@ class DemoConfig:
     p: float = 0.5
     seed: int = 1
     train_queries: int = 3000
-    max_steps: int = 150
+    max_steps: int = 100
     batch_size: int = 32
     learning_rate: float = 3e-5
     max_length: int = 128
