@@ -14,27 +14,12 @@ from evaluation.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.evaluation.tiny_models import build_bi_encoder  # noqa: E402
+from hub_server import start_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _start_server(store: Path, log: Path):
-    """`csir hub serve --port 0`; returns the process and the HF_ENDPOINT it prints."""
-    import time
-
-    proc = subprocess.Popen([sys.executable, "-m", "builders", "hub", "serve", "--store", str(store), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("export HF_ENDPOINT="):
-            return proc, line.strip().split("=", 1)[1]
-    proc.kill()
-    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
 
 
 def test_evaluate_hub_ids_served_from_local_store(tmp_path):
@@ -47,7 +32,7 @@ def test_evaluate_hub_ids_served_from_local_store(tmp_path):
     (model / "README.md").write_text("---\nlicense: apache-2.0\nlibrary_name: sentence-transformers\n---\n# tiny\n")
     m_pub = publish_folder(model, "csir-test/tiny-bi", repo_type="model", version="v1.0.0", target="local",
                            store=store)
-    proc, endpoint = _start_server(store, tmp_path / "serve.log")
+    proc, endpoint = start_server(store, tmp_path / "serve.log")
     try:
         env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "client-home"),
                "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1",

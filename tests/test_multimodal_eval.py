@@ -17,6 +17,7 @@ from evaluation.multimodal_sets import EmojiSetConfig, build_emoji_evalset
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.emoji.tiny_clip import build_tiny_clip  # noqa: E402
+from hub_server import start_server
 
 NPM = Path(__file__).parent / "fixtures" / "emoji" / "npm"
 METRICS = "R@1,R@5,R@10,RR@10,nDCG@10"
@@ -119,25 +120,6 @@ def test_bad_image_and_text_only_model(tmp_path, tiny_clip):
                                   output=str(tmp_path / "r2")))
 
 
-def _start_server(store: Path, log: Path):
-    """`csir hub serve --port 0`; returns the process and the HF_ENDPOINT it prints."""
-    import os
-    import subprocess
-    import time
-
-    root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-m", "builders", "hub", "serve", "--store", str(store), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,
-                            env={**os.environ, "PYTHONPATH": str(root)})
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if line.startswith("export HF_ENDPOINT="):
-            return proc, line.strip().split("=", 1)[1]
-    proc.kill()
-    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
 
 
 def test_tiny_clip_and_emoji_set_served_from_local_store(tmp_path, emoji_set, tiny_clip):
@@ -155,7 +137,7 @@ def test_tiny_clip_and_emoji_set_served_from_local_store(tmp_path, emoji_set, ti
     m_pub = publish_folder(model, "csir-test/tiny-clip", repo_type="model", version="v1.0.0", target="local",
                            store=store)
     d_pub = publish_folder(emoji_set, "csir-test/emoji-retrieval", version="v1.0.0", target="local", store=store)
-    proc, endpoint = _start_server(store, tmp_path / "serve.log")
+    proc, endpoint = start_server(store, tmp_path / "serve.log")
     try:
         env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "client-home"),
                "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1",

@@ -1,0 +1,25 @@
+"""Start `csir hub serve` over a local store for tests (shared by the Hub-id evaluation tests)."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_server(store: Path, log: Path):
+    """`csir hub serve --port 0`; returns the process and the HF_ENDPOINT it prints."""
+    proc = subprocess.Popen([sys.executable, "-m", "builders", "hub", "serve", "--store", str(store), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith("export HF_ENDPOINT="):
+            return proc, line.strip().split("=", 1)[1]
+    proc.kill()
+    raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
