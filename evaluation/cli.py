@@ -29,7 +29,8 @@ def register(sub) -> None:
     p.add_argument("--mmarco", help="the mMARCO evaluation set (folder or Hub id)")
     p.add_argument("--dataset", help="any retrieval dataset in MTEB's layout (folder or Hub id)")
     p.add_argument("--dataset-revision", help="dataset revision (tag/branch/commit) for --dataset and --tasks sets")
-    p.add_argument("--subsets", help="subsets of --dataset, e.g. fra-eng,deu-eng")
+    p.add_argument("--subsets", help="subsets of --dataset, e.g. fra-eng,deu-eng; a language subset may be named "
+                                     "in either ISO form (deu finds de, i2t-deu finds i2t-de)")
     p.add_argument("--pairs", help="query-passage language pairs, e.g. de-en,en-de,de-de,de-mlir")
     p.add_argument("--setup", help="comma-separated subset of clir,mlir,moir (default: all)")
     p.add_argument("--split", help="split to read (default: test, else dev)")

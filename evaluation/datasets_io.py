@@ -2,8 +2,10 @@
 
 Subset `S` lives in configs `S-corpus`, `S-queries`, `S-qrels` (or `S-default`) and optionally `S-top_ranked`;
 a dataset without subsets uses `corpus`, `queries`, `qrels`/`default`, `top_ranked` (subset name `default`).
-Ids come from `id` or `_id`; a non-empty `title` is prepended to the text as MTEB does. The exact version read
-is recorded: the 40-hex commit for Hub repos and local git repos, a content hash for plain folders.
+Ids come from `id` or `_id`; a non-empty `title` is prepended to the text as MTEB does. A repo with no such configs
+but an image-caption table in one of the Hub layouts MTEB reads (XM3600, xFlickrCO, XTD-10) is read through
+`evaluation.caption_layouts`. The exact version read is recorded: the 40-hex commit for Hub repos and local git
+repos, a content hash for plain folders.
 """
 
 from __future__ import annotations
@@ -45,9 +47,12 @@ class RetrievalDataset:
     local_dir: Path
     configs: list[str] = field(default_factory=list)
     _tmp: str | None = None
+    layout: object | None = None              # evaluation.caption_layouts.CaptionLayout, for image-caption tables
 
     @property
     def subsets(self) -> list[str]:
+        if self.layout is not None:
+            return self.layout.subsets
         names = set(self.configs)
         out = [c[: -len("-corpus")] for c in self.configs if c.endswith("-corpus")
                and f"{c[: -len('-corpus')]}-queries" in names]
@@ -70,6 +75,8 @@ class RetrievalDataset:
         if subset not in self.subsets:
             raise CsirError(f"--subsets: '{subset}' is not a subset of {self.source} "
                             f"(have: {', '.join(self.subsets) or 'none'})")
+        if self.layout is not None:
+            return self.layout.load(subset, split)
         qrels_ds, split = self._read(self._config(subset, "qrels"), split)
         cols = set(qrels_ds.column_names)
         for c in ("query-id", "corpus-id", "score"):
@@ -173,13 +180,9 @@ def content_hash(folder: Path) -> str:
 
 
 def _config_names(folder: Path) -> list[str]:
-    from huggingface_hub import DatasetCard
+    from evaluation.card_tables import card_configs
 
-    readme = folder / "README.md"
-    names: list[str] = []
-    if readme.exists():
-        card = DatasetCard.load(readme)
-        names = [c["config_name"] for c in (card.data.to_dict().get("configs") or []) if "config_name" in c]
+    names = list(card_configs(folder))
     if not names:  # folders without a YAML `configs:` block: one sub-folder per config
         names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
         names = [n for n in names if any(n.endswith(s) or n == s for r in ROLES.values() for s in r)]
@@ -213,8 +216,14 @@ def open_dataset(source: str, revision: str | None = None) -> RetrievalDataset:
         local, resolved = _hub_snapshot(source, revision)
     ds = RetrievalDataset(source, revision, resolved, local, _config_names(local), tmp)
     if not ds.subsets:
+        from evaluation.caption_layouts import detect_layout
+
+        ds.layout = detect_layout(local, source)
+    if not ds.subsets:
         raise CsirError(f"{source}: no retrieval subsets found (expected configs '<subset>-corpus', "
-                        "'<subset>-queries', '<subset>-qrels' in MTEB's layout)")
+                        "'<subset>-queries', '<subset>-qrels' in MTEB's layout, or an image-caption table with "
+                        "fields image_id+captions+image (XM3600), id+sentences+image (xFlickrCO) or "
+                        "qry_text+tgt_img_path (XTD-10))")
     return ds
 
 

@@ -23,7 +23,7 @@ from evaluation.distributed import Dist
 from evaluation.encode_cache import EncodeCache
 from evaluation.metrics import CORE, DEFAULT_MEASURES, evaluate_run, mteb_name, run_from_records, validate_measures
 from evaluation.models import LoadedModel, ModelSpec, load_model, resolve_model_path
-from evaluation.tasks import SETUPS, Pair, pair_from_subset, parse_pair
+from evaluation.tasks import SETUPS, Pair, pair_from_subset, parse_pair, resolve_subset
 
 log = logging.getLogger(__name__)
 TASKS = {
@@ -139,10 +139,13 @@ def plan(cfg: EvalConfig, model_dir: Path) -> list[Job]:
             else:
                 subsets = [s for s in available if (pair_from_subset(s) is None or pair_from_subset(s).setup in cfg.setups)]
         else:
+            subsets = []
             for s in cfg.subsets:
-                if s not in available:
+                name = resolve_subset(s, available)
+                if name is None:
                     raise CsirError(f"--subsets: '{s}' is not a subset of {src} (have: {', '.join(available)})")
-            subsets = list(cfg.subsets)
+                subsets.append(name)
+            subsets = list(dict.fromkeys(subsets))
         subsets = [s for s in subsets if pair_from_subset(s) is None or pair_from_subset(s).setup in cfg.setups]
         if not subsets:
             raise CsirError(f"{src}: no subset left for setups {', '.join(cfg.setups)}")

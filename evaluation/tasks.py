@@ -62,6 +62,24 @@ def pair_from_subset(subset: str) -> Pair | None:
     return None
 
 
+def resolve_subset(name: str, available: list[str]) -> str | None:
+    """The dataset's own name for subset `name`: itself, or the same language in the other ISO 639 form
+    (`deu` -> `de` in sets named like XM3600 or Multi30K, `de` -> `deu` in ours; `i2t-` prefixes kept)."""
+    if name in available:
+        return name
+    prefix, lang = ("i2t-", name[4:]) if name.startswith("i2t-") else ("", name)
+    if not lang.isalpha():  # a pair (deu-eng) or a region (pt_BR) is never renamed
+        return None
+    try:
+        code = check_lang(lang)
+    except CsirError:
+        return None
+    for cand in (code, to_iso3(code)):
+        if prefix + cand in available:
+            return prefix + cand
+    return None
+
+
 def default_pairs(langs: list[str], setups=SETUPS, pivot: str = "en") -> list[Pair]:
     """X-en, en-X (CLIR), X-X (MoIR) and X-mlir (MLIR) for every language X in `langs`."""
     out: list[Pair] = []
