@@ -24,6 +24,7 @@ def render_image_text_card(info: Mapping) -> str:
     data.training_seed = cfg["seed"]
     if cs:
         data.code_switching = {k: cs[k] for k in ("variant", "p", "query_langs", "lexicons") if k in cs}
+    model_ref = f"{cfg['push_to_hub']}@{cfg['version']}" if cfg.get("push_to_hub") else "THIS_FOLDER"
     mode = ("LiT: the text encoder is frozen (its pooler and both projections train)" if cfg["mode"] == "lit"
             else "full fine-tuning of both towers")
     body = f"""
@@ -42,7 +43,7 @@ A contrastive image-text dual encoder (symmetric InfoNCE, CLIP's loss) trained b
 
 Load it with `transformers.AutoModel` (`VisionTextDualEncoderModel`), `AutoTokenizer` and `AutoImageProcessor`;
 images are RGB with transparency composited on white. Evaluate with
-`csir evaluate --model THIS_FOLDER --dataset EMOJI_SET --subsets eng,deu`.
+`csir evaluate --model {model_ref} --dataset EMOJI_SET --subsets eng,deu`.
 
 ## Training log
 

@@ -36,8 +36,10 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
 
         if args.output_dir_override:
             overrides.append(("output_dir", args.output_dir_override))
-        out = train_image_text(load_mm_config(args.config, overrides))
-        print(f"trained an image-text dual encoder; model and card in {out}")
+        mm = load_mm_config(args.config, overrides)
+        out = train_image_text(mm)
+        print(f"trained an image-text dual encoder; model and card in {out}"
+              + (f"; published {mm.push_to_hub}@{mm.version} ({mm.publish_target})" if mm.push_to_hub else ""))
         return 0
     if args.output_dir_override:
         overrides.append(("output_dir", args.output_dir_override))

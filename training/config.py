@@ -16,6 +16,8 @@ import yaml
 
 from builders.errors import CsirError, where
 
+from .publishing import publish_field_problem
+
 OBJECTIVES = ("cross-encoder", "bi-encoder")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
@@ -227,10 +229,9 @@ def validate(cfg: TrainConfig, source: str = "<config>") -> None:
         bad("warmup_steps" if cfg.warmup_steps < 0 else "hard_negatives", "must be >= 0")
     if cfg.learning_rate <= 0:
         bad("learning_rate", "must be > 0")
-    if cfg.publish_target not in ("hub", "store"):
-        bad("publish_target", "must be 'hub' or 'store'")
-    if cfg.push_to_hub and not cfg.version:
-        bad("version", "is required with push_to_hub (a tag like v1.0.0)")
+    problem = publish_field_problem(cfg)
+    if problem:
+        bad(*problem)
     if cfg.codeswitch is not None:
         cs = cfg.codeswitch
         if not 0.0 <= cs.p <= 1.0:

@@ -26,6 +26,7 @@ from builders.atomic import atomic_dir
 from builders.errors import CsirError, where
 
 from .config import TrainConfig, non_default_fields, to_dict
+from .publishing import check_publish, publish_model
 
 log = logging.getLogger(__name__)
 
@@ -207,12 +208,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
     except ValueError as exc:  # e.g. fp16 on a host without a GPU
         raise CsirError(f"{where('config', field='mixed_precision')}: {exc} (use mixed_precision: no or bf16)") from None
     resume_dir = resolve_resume(resume, run_dir)
-    if cfg.push_to_hub:  # a bad repo id / version fails now, not after hours of training
-        from builders.publish.api import check_publish_args
-
-        check_publish_args(cfg.push_to_hub, "model", cfg.version or "",
-                           "local" if cfg.publish_target == "store" else cfg.publish_target,
-                           cfg.store_dir or os.environ.get("CSIR_HUB_STORE"))
+    check_publish(cfg)  # a bad repo id / version fails now, not after hours of training
 
     # --- data (validated before any model is built) ---
     with accelerator.main_process_first():
@@ -336,7 +332,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
         _write_final(final, cfg, output_dir, source_info, base_facts, hparams, state.log_history,
                      state.step)
         if cfg.push_to_hub:
-            published = _publish(cfg, output_dir)
+            published = publish_model(cfg, output_dir)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     final_loss = state.log_history[-1]["loss"] if state.log_history else None
@@ -412,12 +408,3 @@ def _write_final(model, cfg: TrainConfig, output_dir: Path, source_info, base_fa
         state = {"global_step": steps, "hyperparameters": hparams, "log_history": log_history}
         (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
 
-
-def _publish(cfg: TrainConfig, output_dir: Path) -> dict:
-    """Final model folder -> Hub or local store, tagged with `version` (checkpoints never leave run_dir)."""
-    from builders.publish.api import publish_folder
-
-    result = publish_folder(output_dir, cfg.push_to_hub, repo_type="model", version=cfg.version,
-                            target=cfg.publish_target, store_dir=cfg.store_dir, private=cfg.private)
-    log.info(result.summary())
-    return result.to_dict()

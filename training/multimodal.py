@@ -4,7 +4,8 @@ Text tower: any HF/local text encoder (its pooler output). Image tower: a small 
 Mode `lit`: the text encoder is frozen (its pooler and both projections train); `full`: everything trains.
 Captions may be code-switched on the fly by `builders.codeswitch` (a fresh draw per epoch and caption id).
 Saved as a transformers `VisionTextDualEncoderModel` + tokenizer + image processor, which `csir evaluate` loads
-through `get_text_features` / `get_image_features`, with a generated model card.
+through `get_text_features` / `get_image_features`, with a generated model card; `push_to_hub` + `version` publish
+that folder to the Hub or the local store exactly as text models are (`training.publishing`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 import yaml
 
 from builders.errors import CsirError
+
+from .publishing import check_publish, publish_field_problem, publish_model
 
 log = logging.getLogger(__name__)
 MODES = ("lit", "full")
@@ -48,6 +51,12 @@ class ImageTextConfig:
     codeswitch: dict | None = None           # {variant, p, lexicons: {lang: spec}, query_langs: [...]}
     output_dir: str = "outputs/mm-model"
     model_name: str | None = None
+    # publishing: the text configs' fields (training.config.TrainConfig), same meaning
+    push_to_hub: str | None = None           # repo id (ORG/NAME) to publish the final model to
+    version: str | None = None               # tag for the published revision, e.g. v1.0.0
+    publish_target: str = "hub"              # hub | store (local git store; store_dir or $CSIR_HUB_STORE)
+    store_dir: str | None = None
+    private: bool = False
 
 
 def load_mm_config(path: str | None, overrides: list[tuple[str, object]]) -> ImageTextConfig:
@@ -68,6 +77,9 @@ def load_mm_config(path: str | None, overrides: list[tuple[str, object]]) -> Ima
         raise CsirError(f"{path}: field 'mode': '{cfg.mode}' (choose from {', '.join(MODES)})")
     if not cfg.text_model or not cfg.data:
         raise CsirError(f"{path}: fields 'text_model' and 'data' are required")
+    problem = publish_field_problem(cfg)
+    if problem:
+        raise CsirError(f"{path or '<overrides>'}: field '{problem[0]}' {problem[1]}")
     return cfg
 
 
@@ -154,6 +166,7 @@ def train_image_text(cfg: ImageTextConfig) -> Path:
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     if accelerator.num_processes > 1:  # the loop calls the towers directly, outside DDP's gradient sync
         raise CsirError("image-text training runs in one process; launch it without --num_processes > 1")
+    check_publish(cfg)  # a bad repo id / version / store fails now, not after training
     try:
         ds = load_repo_dataset(cfg.data, cfg.data_config, split=cfg.split)
     except Exception as exc:  # datasets raises many types
@@ -228,5 +241,7 @@ def train_image_text(cfg: ImageTextConfig) -> Path:
                     "train_seconds": round(time.perf_counter() - t0, 1)}
             (tmp / "training_info.json").write_text(json.dumps(info, indent=1, ensure_ascii=False), encoding="utf-8")
             (tmp / "README.md").write_text(render_image_text_card(info), encoding="utf-8")
+        if cfg.push_to_hub:
+            publish_model(cfg, out_dir)
     accelerator.wait_for_everyone()
     return out_dir
