@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "builders.codeswitch_cli",
     "builders.offline_example",
     "builders.demo",
+    "builders.models.cli",
     "builders.publish.cli",
     "builders.sources.msmarco",
     "evaluation.cli",

