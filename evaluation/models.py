@@ -27,6 +27,18 @@ NOT_ENCODER = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration", "ForTok
 E5_PROMPTS = {"query": "query: ", "document": "passage: "}
 
 
+def saved_prompts(model, name: str) -> dict:
+    """{'query': ..., 'document': ...} from a SentenceTransformer's saved prompts (document = its 'document',
+    'passage' or 'corpus' prompt); e5-named models without saved prompts get e5's. Training uses the same."""
+    saved = dict(getattr(model, "prompts", None) or {})
+    prompts = {"query": saved.get("query"),
+               "document": next((saved[k] for k in ("document", "passage", "corpus") if saved.get(k)), None)}
+    if not any(prompts.values()) and "e5" in str(name).lower().replace("\\", "/").rstrip("/").split("/")[-1]:
+        log.info("%s: no saved prompts; using e5's %r", name, E5_PROMPTS)
+        return dict(E5_PROMPTS)
+    return prompts
+
+
 @dataclass
 class ModelSpec:
     name: str                      # as given (Hub id or path)
@@ -190,12 +202,7 @@ def load_model(spec: ModelSpec) -> LoadedModel:
             model = SentenceTransformer(str(path), **kw)
             if spec.max_length:
                 model.max_seq_length = spec.max_length
-            saved = dict(model.prompts or {})
-            prompts = {"query": saved.get("query"),
-                       "document": next((saved[k] for k in ("document", "passage", "corpus") if saved.get(k)), None)}
-            if not any(prompts.values()) and "e5" in spec.name.lower().replace("\\", "/").split("/")[-1]:
-                prompts = dict(E5_PROMPTS)
-                log.info("%s: no saved prompts; using e5's %r", spec.name, E5_PROMPTS)
+            prompts = saved_prompts(model, spec.name)
     except CsirError:
         raise
     except (OSError, ValueError, KeyError) as exc:

@@ -253,3 +253,34 @@ def test_fp16_without_gpu_is_a_clear_error_and_leaves_no_state(tmp_path):
         train(cfg_for(CE, tmp_path / "a", mixed_precision="fp16"))
     # a later run in the same process is unaffected
     assert train(cfg_for(CE, tmp_path / "b", max_steps=1, tracker=None)).steps == 1
+
+
+def test_bi_encoder_training_texts_carry_the_models_prompts(tmp_path):
+    """An e5-style base model's saved prompts are used in training exactly as evaluation encodes with them."""
+    import datasets
+    from sentence_transformers import SentenceTransformer
+
+    from evaluation.models import saved_prompts
+    from training import data as data_mod
+    from training.tiny_model import build_tiny_bert
+
+    build_tiny_bert(tmp_path / "m", ["query: passage: red apple green pear blue sky"])
+    model = SentenceTransformer(str(tmp_path / "m"))
+    assert not any(saved_prompts(model, "plain").values())
+    assert saved_prompts(model, "org/multilingual-e5-small") == {"query": "query: ", "document": "passage: "}
+    model.prompts = {"query": "query: ", "passage": "passage: "}
+    prompts = saved_prompts(model, "plain")
+    assert prompts == {"query": "query: ", "document": "passage: "}
+
+    cfg = cfg_for(BE, tmp_path / "out")
+    row = {"query": "red apple", "positive": "green pear", "negative_0": "blue sky"}
+    enc = data_mod.tokenize(datasets.Dataset.from_list([row]), model.tokenizer, cfg, prompts)[0]
+    decode = lambda ids: model.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+    assert decode(enc["query.input_ids"]) == "query : red apple"
+    assert decode(enc["positive.input_ids"]) == "passage : green pear"
+    assert decode(enc["negative_0.input_ids"]) == "passage : blue sky"
+    batch = data_mod.TextCollator(model.tokenizer, cfg, prompts=prompts)([row])
+    assert [decode(c["input_ids"][0]) for c in batch["columns"]] == ["query : red apple", "passage : green pear",
+                                                                      "passage : blue sky"]
+    plain = data_mod.tokenize(datasets.Dataset.from_list([row]), model.tokenizer, cfg, None)[0]
+    assert decode(plain["query.input_ids"]) == "red apple"

@@ -173,8 +173,20 @@ def _float_feature():
     return Value("float32")
 
 
-def tokenize(ds, tokenizer, cfg: TrainConfig):
-    """Pre-tokenize (no padding); adds `length` (tokens per example) for length-grouped batching."""
+def with_prompt(texts: list[str], prompt: str | None) -> list[str]:
+    return [prompt + t for t in texts] if prompt else texts
+
+
+def column_prompt(column: str, prompts: dict | None) -> str | None:
+    """A bi-encoder column's prompt: the model's query prompt for `query`, its document prompt for the rest."""
+    return (prompts or {}).get("query" if column == "query" else "document")
+
+
+def tokenize(ds, tokenizer, cfg: TrainConfig, prompts: dict | None = None):
+    """Pre-tokenize (no padding); adds `length` (tokens per example) for length-grouped batching.
+
+    Bi-encoder texts get the model's own prompts (e5: `query: ` / `passage: `), as evaluation encodes them.
+    """
     max_length = cfg.max_length
 
     if cfg.objective == "cross-encoder":
@@ -189,7 +201,8 @@ def tokenize(ds, tokenizer, cfg: TrainConfig):
         def fn(batch):
             out, total = {}, None
             for col in cols:
-                enc = tokenizer(batch[col], truncation=True, max_length=max_length)
+                enc = tokenizer(with_prompt(batch[col], column_prompt(col, prompts)), truncation=True,
+                                max_length=max_length)
                 for key, val in enc.items():
                     out[f"{col}.{key}"] = val
                 lens = [len(x) for x in enc["input_ids"]]
@@ -266,10 +279,12 @@ class PaddingCollator:
 class TextCollator:
     """Tokenizes at batch time: used for dynamic code-switching, where texts change every epoch."""
 
-    def __init__(self, tokenizer, cfg: TrainConfig, pad_to_multiple_of: int | None = None):
+    def __init__(self, tokenizer, cfg: TrainConfig, pad_to_multiple_of: int | None = None,
+                 prompts: dict | None = None):
         self.tokenizer = tokenizer
         self.cfg = cfg
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.prompts = prompts
 
     def _enc(self, *texts):
         return dict(self.tokenizer(*texts, padding=True, truncation=True if len(texts) == 1 else "longest_first",
@@ -281,4 +296,5 @@ class TextCollator:
             return {"features": self._enc([r["query"] for r in rows], [r["passage"] for r in rows]),
                     "labels": torch.tensor([r["label"] for r in rows], dtype=torch.float32)}
         cols = ["query", "positive"] + [f"negative_{k}" for k in range(self.cfg.hard_negatives)]
-        return {"columns": [self._enc([r[c] for r in rows]) for c in cols]}
+        return {"columns": [self._enc(with_prompt([r[c] for r in rows], column_prompt(c, self.prompts)))
+                            for c in cols]}

@@ -24,6 +24,7 @@ import yaml
 
 from builders.atomic import atomic_dir
 from builders.errors import CsirError, where
+from evaluation.models import saved_prompts
 
 from .config import TrainConfig, non_default_fields, to_dict
 from .publishing import check_publish, publish_model
@@ -222,10 +223,11 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
     set_seed(cfg.seed)
     model = load_model(base_path, cfg, accelerator.device)
     tokenizer = model.tokenizer
+    prompts = None if cfg.objective == "cross-encoder" else saved_prompts(model, cfg.model)
     pad_multiple = 8 if accelerator.device.type == "cuda" else None
     if switcher is None:
         with accelerator.main_process_first():
-            train_ds = data_mod.tokenize(examples, tokenizer, cfg)
+            train_ds = data_mod.tokenize(examples, tokenizer, cfg, prompts)
         lengths = train_ds["length"]
         train_ds = train_ds.remove_columns(["length"])
         collate = data_mod.PaddingCollator(tokenizer, cfg, pad_multiple)
@@ -236,7 +238,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
         text_cols = [c for c in train_ds.column_names if c in ("query", "passage", "positive")
                      or c.startswith("negative_")]
         lengths = [sum(len(t) for t in texts) for texts in zip(*(train_ds[c] for c in text_cols))]
-        collate = data_mod.TextCollator(tokenizer, cfg, pad_multiple)
+        collate = data_mod.TextCollator(tokenizer, cfg, pad_multiple, prompts)
     sampler = data_mod.LengthGroupedBatchSampler(lengths, cfg.batch_size, seed=cfg.seed,
                                                  group=cfg.length_grouping)
     if len(sampler) == 0:
