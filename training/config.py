@@ -75,6 +75,7 @@ class TrainConfig:
     negatives_per_positive: int = 4  # cross-encoder: keep 1 positive : N negatives per query
     hard_negatives: int = 0  # bi-encoder: label-0 passages of the same query added per example
     mnrl_scale: float = 20.0
+    mnrl_gather_across_devices: bool = True  # bi-encoder: in-batch negatives from every process's batch
     pooling: str = "mean"  # bi-encoder pooling when the base model is a plain transformer
     length_grouping: bool = True  # group similar lengths into batches (less padding)
     dataloader_num_workers: int = 0

@@ -77,12 +77,14 @@ class BiEncoderMNRL(nn.Module):
     `compute_loss_from_embeddings`, so gradients of every forward are synchronised across processes.
     """
 
-    def __init__(self, model: nn.Module, scale: float = 20.0):
+    def __init__(self, model: nn.Module, scale: float = 20.0, gather_across_devices: bool = True):
         super().__init__()
         from sentence_transformers.losses import MultipleNegativesRankingLoss
 
         self.model = model
-        self.loss = MultipleNegativesRankingLoss(model, scale=scale)
+        # gathered (with gradients) across processes: with N processes every query sees N x batch candidates,
+        # as one process with the global batch would; a no-op without torch.distributed
+        self.loss = MultipleNegativesRankingLoss(model, scale=scale, gather_across_devices=gather_across_devices)
 
     def forward(self, columns: list[dict]) -> torch.Tensor:
         embeddings = [self.model(features)["sentence_embedding"].float() for features in columns]
@@ -90,4 +92,6 @@ class BiEncoderMNRL(nn.Module):
 
 
 def objective_module(model: nn.Module, cfg) -> nn.Module:
-    return CrossEncoderBCE(model) if cfg.objective == "cross-encoder" else BiEncoderMNRL(model, cfg.mnrl_scale)
+    if cfg.objective == "cross-encoder":
+        return CrossEncoderBCE(model)
+    return BiEncoderMNRL(model, cfg.mnrl_scale, cfg.mnrl_gather_across_devices)
