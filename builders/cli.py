@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "builders.models.cli",
     "builders.publish.cli",
     "builders.sources.msmarco",
+    "builders.sources.msmarco_translate",
     "evaluation.cli",
     "evaluation.multimodal_cli",
     "training.cli",

@@ -11,7 +11,7 @@ import datasets
 from builders.codeswitch import VARIANTS, CodeSwitchConfig, CodeSwitcher, codeswitch_dataset
 from builders.errors import CsirError
 from builders.hf_io import load_repo_dataset
-from builders.inputs import load_rows
+from builders.inputs import describe_rows_input, load_rows
 from builders.langs import check_lang
 from builders.lexicons.store import load_lexicons
 from builders.repo_writer import describe_input, read_manifest, write_dataset_repo
@@ -103,8 +103,7 @@ def run(args) -> int:
         prior = read_manifest(out).get("variants", {})
     configs[name] = data_splits
     configs[f"{name}-meta"] = meta_splits
-    input_desc = describe_input(args.input) if Path(args.input).exists() else \
-        {"hub_id": args.input, "config": args.input_config, "revision": args.input_revision}
+    input_desc = describe_rows_input(args.input, config=args.input_config, revision=args.input_revision)
     variant_record = {
         "config": name, "codeswitch": cfg.to_dict(), "input": input_desc,
         "lexicons": {lang: {"specs": specs, "name": lexicons[lang].name, "sources": len(lexicons[lang]),

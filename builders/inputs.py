@@ -70,3 +70,13 @@ def load_rows(spec: str, *, config: str | None = None, revision: str | None = No
         if missing:
             raise CsirError(f"{spec}: field '{missing[0]}' missing (columns: {', '.join(ds.column_names)})")
     return dd
+
+
+def describe_rows_input(spec: str, *, config: str | None = None, revision: str | None = None,
+                        checksums: bool = True) -> dict:
+    """Manifest entry for a `load_rows` input: a local file/folder with sha256 per file, else the Hub id."""
+    from builders.repo_writer import describe_input
+
+    if Path(spec).exists():
+        return describe_input(spec) if checksums else {"path": str(spec)}
+    return {"hub_id": spec, "config": config, "revision": revision}

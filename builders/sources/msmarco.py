@@ -17,6 +17,8 @@ Python API (no CLI involved):
     stats = {}
     pairs = msmarco_training_pairs(src, negatives=4, seed=1, max_queries=100_000, stats=stats)
     # -> datasets.Dataset(id, query, passage, label): per query 1 positive (label 1.0) + 4 negatives (0.0)
+    pairs = msmarco_training_pairs(src, with_ids=True)       # + columns qid, pid: the MS MARCO ids of each row
+    data, meta = split_pair_ids(pairs)                       # (id, query, passage, label), (id, qid, pid)
     dev = load_msmarco_dev("/data/msmarco", max_queries=500)
     dev.queries["1048585"], dev.qrels["1048585"], dev.candidates["1048585"][:10], dev.passages[pid]
 
@@ -42,6 +44,12 @@ from tqdm.auto import tqdm
 from builders.errors import CsirError, where
 from builders.hf_io import load_repo_dataset  # content-keyed cache for local folders
 from builders.sources.pairs import PAIR_FEATURES
+
+# The MS MARCO ids of each pair row, kept in a `-meta` config next to the pairs (same row order): the join keys
+# of translate-train (`csir msmarco-translate`).
+PAIR_ID_FEATURES = datasets.Features({**PAIR_FEATURES, "qid": datasets.Value("string"),
+                                      "pid": datasets.Value("string")})
+PAIR_META_COLUMNS = ("id", "qid", "pid")
 
 # File names as distributed (each may also end in .gz); the first one found wins.
 TRIPLES_FILES = ("msmarco-qidpidtriples.rnd-shuf.train.tsv", "qidpidtriples.train.full.2.tsv",
@@ -173,11 +181,17 @@ def find_file(folder: Path, names: Iterable[str], what: str, required: bool = Tr
     return None
 
 
-def pairs_dataset(rows: dict[str, list]) -> datasets.Dataset:
-    """Columns id/query/passage/label as a Dataset with PAIR_FEATURES (built in Arrow, no per-row encoding)."""
+def pairs_dataset(rows: dict[str, list], features: datasets.Features | None = None) -> datasets.Dataset:
+    """Columns id/query/passage/label (or `features`' columns) as a Dataset, built in Arrow (no per-row encoding)."""
     import pyarrow as pa
 
-    return datasets.Dataset(pa.Table.from_pydict(rows, schema=PAIR_FEATURES.arrow_schema))
+    features = features or (PAIR_ID_FEATURES if "pid" in rows else PAIR_FEATURES)
+    return datasets.Dataset(pa.Table.from_pydict(rows, schema=features.arrow_schema))
+
+
+def split_pair_ids(ds: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """Pairs built `with_ids=True` -> (data: id, query, passage, label; meta: id, qid, pid), same row order."""
+    return ds.select_columns(list(PAIR_FEATURES)), ds.select_columns(list(PAIR_META_COLUMNS))
 
 
 def _progress(it, progress: bool, desc: str, total=None):
@@ -362,27 +376,31 @@ def _priority(seed, qid: str, pid: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}\x1f{qid}\x1f{pid}".encode(), digest_size=8).digest(), "big")
 
 
-def _collect_texts(stream, needed: set[str], where_: str, what: str, progress: bool) -> dict[str, str]:
-    """Keep the texts of `needed` ids from an (id, text) stream; stop once all are found."""
+def collect_texts(stream, needed: set[str], where_: str, what: str, progress: bool, *, used_by: str = "the triples",
+                   strict: bool = True, desc: str | None = None) -> dict[str, str]:
+    """Keep the texts of `needed` ids from an (id, text) stream; stop once all are found.
+
+    Missing ids raise a CsirError naming `where_` and the smallest missing ids, unless `strict=False` (then the
+    result simply lacks them)."""
     out: dict[str, str] = {}
     if not needed:
         return out
-    for key, text in _progress(stream, progress, f"reading {what}"):
+    for key, text in _progress(stream, progress, desc or f"reading {what}"):
         if key in needed and key not in out:
             out[key] = text
             if len(out) == len(needed):
                 break
     missing = needed.difference(out)
-    if missing:
-        shown = ", ".join(sorted(missing, key=int)[:5])
-        raise CsirError(f"{where_}: {len(missing)} {what} id(s) used by the triples not found (e.g. {shown})")
+    if missing and strict:
+        shown = ", ".join(sorted(missing, key=lambda x: (len(x), x))[:5])
+        raise CsirError(f"{where_}: {len(missing)} {what} id(s) used by {used_by} not found (e.g. {shown})")
     return out
 
 
 def msmarco_training_pairs(source, *, negatives: int = 4, seed: int = 0, max_queries: int | None = None,
                            selection: str = "first", max_triples: int | None = None,
                            exclude_qids: Iterable[str] | None = None, stats: dict | None = None,
-                           progress: bool = True) -> datasets.Dataset:
+                           progress: bool = True, with_ids: bool = False) -> datasets.Dataset:
     """Per query: 1 positive (label 1.0) and `negatives` negatives (0.0) from the qidpidtriples.
 
     selection="first": the first `negatives` distinct negatives of the query in file order (the rnd-shuf
@@ -390,7 +408,8 @@ def msmarco_training_pairs(source, *, negatives: int = 4, seed: int = 0, max_que
     deterministic sample that does not depend on line order. Queries are taken in order of first appearance;
     `max_queries` caps them (the first ones seen), `max_triples` caps the lines read. Queries with fewer
     distinct negatives are dropped (counted in `stats["queries_dropped_short"]`). Ids: `qid` for the positive,
-    `qid#neg{k}` for the negatives, so code-switching randomness is keyed per example.
+    `qid#neg{k}` for the negatives, so code-switching randomness is keyed per example. `with_ids=True` adds the
+    columns `qid` and `pid` (the MS MARCO ids of each row; see `split_pair_ids`).
     """
     if negatives < 1:
         raise CsirError(f"negatives: must be >= 1, got {negatives}")
@@ -441,15 +460,19 @@ def msmarco_training_pairs(source, *, negatives: int = 4, seed: int = 0, max_que
         chosen[qid] = (pos, negs)
     need_q = set(chosen)
     need_p = {p for pos, negs in chosen.values() for p in (pos, *negs)}
-    qtext = _collect_texts(source.iter_queries(), need_q, source.location("queries"), "query", progress)
-    ptext = _collect_texts(source.iter_passages(), need_p, source.location("corpus"), "passage", progress)
-    rows = {"id": [], "query": [], "passage": [], "label": []}
+    qtext = collect_texts(source.iter_queries(), need_q, source.location("queries"), "query", progress)
+    ptext = collect_texts(source.iter_passages(), need_p, source.location("corpus"), "passage", progress)
+    rows = {"id": [], "query": [], "passage": [], "label": [], "qid": [], "pid": []}
     for qid, (pos, negs) in chosen.items():
         for k, pid in enumerate([pos, *negs]):
             rows["id"].append(qid if k == 0 else f"{qid}#neg{k - 1}")
             rows["query"].append(qtext[qid])
             rows["passage"].append(ptext[pid])
             rows["label"].append(1.0 if k == 0 else 0.0)
+            rows["qid"].append(qid)
+            rows["pid"].append(pid)
+    if not with_ids:
+        del rows["qid"], rows["pid"]
     if stats is not None:
         stats.update({"triples_read": n_read, "queries_seen": len(groups), "queries_used": len(chosen),
                       "queries_dropped_short": dropped, "negatives_per_query": negatives, "selection": selection,
@@ -462,9 +485,10 @@ def msmarco_training_pairs(source, *, negatives: int = 4, seed: int = 0, max_que
 
 def msmarco_stream_pairs(source, *, negatives: int = 4, max_examples: int | None = None,
                          exclude_qids: Iterable[str] | None = None, stats: dict | None = None,
-                         progress: bool = True) -> datasets.Dataset:
+                         progress: bool = True, with_ids: bool = False) -> datasets.Dataset:
     """The sentence-transformers cross-encoder MS MARCO recipe: walk the (shuffled) triples in order; example k
-    is (query, positive, 1.0) when k % (negatives + 1) == 0, else (query, negative, 0.0). Ids `qid@k`."""
+    is (query, positive, 1.0) when k % (negatives + 1) == 0, else (query, negative, 0.0). Ids `qid@k`;
+    `with_ids=True` adds the columns `qid` and `pid`."""
     if negatives < 0:
         raise CsirError(f"negatives: must be >= 0, got {negatives}")
     source = _as_source(source)
@@ -480,12 +504,14 @@ def msmarco_stream_pairs(source, *, negatives: int = 4, max_examples: int | None
         qids.append(int(qid))
         pids.append(int(pos) if k % period == 0 else int(neg))
     need_q, need_p = {str(q) for q in set(qids)}, {str(p) for p in set(pids)}
-    qtext = _collect_texts(source.iter_queries(), need_q, source.location("queries"), "query", progress)
-    ptext = _collect_texts(source.iter_passages(), need_p, source.location("corpus"), "passage", progress)
+    qtext = collect_texts(source.iter_queries(), need_q, source.location("queries"), "query", progress)
+    ptext = collect_texts(source.iter_passages(), need_p, source.location("corpus"), "passage", progress)
     rows = {"id": [f"{q}@{k}" for k, q in enumerate(qids)],
             "query": [qtext[str(q)] for q in qids],
             "passage": [ptext[str(p)] for p in pids],
             "label": [1.0 if k % period == 0 else 0.0 for k in range(len(qids))]}
+    if with_ids:
+        rows["qid"], rows["pid"] = [str(q) for q in qids], [str(p) for p in pids]
     if stats is not None:
         stats.update({"examples": len(qids), "positives": int(sum(rows["label"])), "queries": len(need_q),
                       "passages": len(need_p)})
@@ -589,7 +615,8 @@ def register(sub):
     p.add_argument("--max-queries", type=int, help="per-query: keep the first N queries seen")
     p.add_argument("--max-triples", type=int, help="per-query: read at most this many triples")
     p.add_argument("--max-examples", type=int, help="stream: number of examples (paper: 200k steps x 64)")
-    p.add_argument("--config-name", default="pairs")
+    p.add_argument("--config-name", default="pairs",
+                   help="data config (id, query, passage, label); CONFIG-meta holds id, qid, pid per row")
     p.add_argument("--no-checksums", action="store_true", help="skip sha256 of the input files in the manifest")
     p.add_argument("--output", required=True)
     p.set_defaults(func=_run_cli)
@@ -605,10 +632,13 @@ def _run_cli(args) -> int:
                        triples=args.triples)
     stats: dict = {}
     if args.recipe == "stream":
-        ds = msmarco_stream_pairs(src, negatives=args.negatives, max_examples=args.max_examples, stats=stats)
+        ds = msmarco_stream_pairs(src, negatives=args.negatives, max_examples=args.max_examples, stats=stats,
+                                  with_ids=True)
     else:
         ds = msmarco_training_pairs(src, negatives=args.negatives, seed=args.seed, max_queries=args.max_queries,
-                                    selection=args.selection, max_triples=args.max_triples, stats=stats)
+                                    selection=args.selection, max_triples=args.max_triples, stats=stats,
+                                    with_ids=True)
+    ds, meta = split_pair_ids(ds)
     params = {k: getattr(args, k) for k in ("recipe", "negatives", "selection", "seed", "max_queries", "max_triples",
                                             "max_examples")}
     manifest = {"kind": "msmarco-training-pairs", "source": src.describe(checksums=not args.no_checksums),
@@ -616,11 +646,14 @@ def _run_cli(args) -> int:
     card = {"pretty_name": "MS MARCO passage ranking training pairs", "language": ["en"], "license": "other",
             "tags": ["msmarco", "information-retrieval"], "source_datasets": ["ms_marco"],
             "description": f"Query-passage pairs from MS MARCO passage ranking (`{args.source}`), 1 positive : "
-                           f"{args.negatives} negatives from the qidpidtriples ({args.recipe}). Columns "
-                           "`id, query, passage, label`; the input of `csir codeswitch`.",
+                           f"{args.negatives} negatives from the qidpidtriples ({args.recipe}). Config "
+                           f"`{args.config_name}`: columns `id, query, passage, label`, the input of "
+                           "`csir codeswitch`; "
+                           f"`{args.config_name}-meta`: `id, qid, pid` (the MS MARCO query and passage ids, same row "
+                           "order), the join keys of `csir msmarco-translate`.",
             "attribution": "MS MARCO (Microsoft), released for non-commercial research purposes under its own terms: "
                            "https://microsoft.github.io/msmarco/"}
-    out = write_dataset_repo(args.output, {args.config_name: {"train": ds}}, card=card, manifest=manifest,
-                             default_config=args.config_name)
+    configs = {args.config_name: {"train": ds}, f"{args.config_name}-meta": {"train": meta}}
+    out = write_dataset_repo(args.output, configs, card=card, manifest=manifest, default_config=args.config_name)
     print(f"wrote {len(ds)} rows ({stats}) to {out} (config '{args.config_name}') in {time.time() - t0:.1f}s")
     return 0
