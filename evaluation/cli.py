@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 from pathlib import Path
@@ -187,17 +186,7 @@ def cmd_card_update(args) -> int:
 
 
 def main(argv=None) -> int:
-    """`python -m evaluation COMMAND ...` / `accelerate launch -m evaluation COMMAND ...`."""
-    import sys
+    """`python -m evaluation COMMAND ...` / `accelerate launch -m evaluation COMMAND ...`: the `csir` commands."""
+    from builders.cli import main as csir_main
 
-    parser = argparse.ArgumentParser(prog="python -m evaluation")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    register(sub)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except CsirError as exc:
-        print(f"csir {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    return csir_main(argv)
