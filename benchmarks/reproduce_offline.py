@@ -99,8 +99,8 @@ def train_and_eval(cfg, work, data, tt, evalset, base_name, base, objective, set
     name = f"{base_name}-{objective}-{setup}-s{seed}"
     model = work / "models" / name
     results = work / "results"
-    t0 = time.time()
     if not (model / "README.md").exists():
+        t0 = time.perf_counter()
         source = (tt, "translate-train") if setup == "translate-train" else (data / "ddtp-codeswitched", setup)
         cfg_file = ROOT / "configs" / "demo" / "bi-encoder.yaml"
         overrides = ["--objective", objective] if objective != "bi-encoder" else []
@@ -108,13 +108,13 @@ def train_and_eval(cfg, work, data, tt, evalset, base_name, base, objective, set
              "--output-dir", model, "--seed", seed, "--max_steps", cfg["max_steps"], "--batch_size", cfg["batch_size"],
              "--learning_rate", cfg["learning_rate"], "--max_length", cfg["max_length"], "--model_name", name,
              "--language", json.dumps(["en", *cfg["langs"]]), *overrides])
+        (model / "train_s.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
     argv = ["evaluate", "--model", model, "--model-name", name, "--tasks", "ddtp", "--ddtp", evalset,
             "--pairs", ",".join(cfg["pairs"]), "--output", results, "--max-length", 256, "--no-plot"]
     if objective == "cross-encoder":
         argv += ["--top-k", cfg["ce_top_k"]]
     run(argv)
     out = next((results / name).iterdir())
-    (out / "wall_s.txt").write_text(f"{time.time() - t0:.1f}\n")
     (out / "run.json").write_text(json.dumps({"base": base_name, "objective": objective, "setup": setup, "seed": seed,
                                               "settings": settings(cfg, objective)}, indent=1) + "\n")
     return out
@@ -197,9 +197,12 @@ def report(cfg, grid: dict, data: Path) -> str:
                     cell += f" ({100 * t.delta:+.1f}{'*' if t.significant else ''}, p={t.p_ttest_bonferroni:.2g})"
                 cells.append(cell)
             lines.append(f"| {setup} | " + " | ".join(cells) + f" | {statistics.fmean(means):.1f} |")
-        walls = [float((d / "wall_s.txt").read_text()) for s in setups.values() for d in s if (d / "wall_s.txt").exists()]
-        lines += ["", f"Wall time per run (train + evaluate, 2 CPU cores): median {statistics.median(walls):.0f} s."
-                  if walls else "", ""]
+        runs = [d for dirs in setups.values() for d in dirs]
+        evals = [sum(r["evaluation_time"] for r in load_results(d)) for d in runs]
+        trains = [float(f.read_text()) for d in runs if (f := d.parents[2] / "models" / d.parent.name / "train_s.txt").exists()]
+        lines += ["", f"Time per run on 2 CPU cores: evaluation (all {len(pairs)} pairs) median {statistics.median(evals):.0f} s"
+                  + (f"; training median {statistics.median(trains):.0f} s ({len(trains)} of {len(runs)} runs timed, the "
+                     "others were trained by an earlier invocation)" if trains else "") + ".", ""]
     lines += ["## Realised switch ratios (training data)", "", "| config | p | query | passage | lexicon coverage |",
               "|---|---:|---:|---:|---:|"]
     for name, v in manifest["variants"].items():
@@ -248,7 +251,7 @@ def plot_grid(cfg: dict, grid: dict, path: Path) -> None:
     if not grid:
         return
     pairs = cfg["pairs"]
-    fig, axes = plt.subplots(len(grid), 1, figsize=(max(8, 1.3 * len(pairs)), 3.2 * len(grid)), squeeze=False)
+    fig, axes = plt.subplots(len(grid), 1, figsize=(max(9, 1.3 * len(pairs) + 2), 3.2 * len(grid)), squeeze=False)
     for ax, ((base_name, objective), setups) in zip(axes[:, 0], grid.items()):
         width = 0.8 / max(len(setups), 1)
         for k, (setup, dirs) in enumerate(setups.items()):
@@ -262,7 +265,7 @@ def plot_grid(cfg: dict, grid: dict, path: Path) -> None:
         ax.set_xticks(range(len(pairs)), pairs)
         ax.set_ylabel("MRR@10 x 100")
         ax.set_title(f"{base_name}, {objective} (mean over seeds)")
-        ax.legend(fontsize=7, ncol=3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
