@@ -221,12 +221,14 @@ class Scorer:
             return clip_records(self, sub, stage, dataset_revision, timings, self.cfg.dataset or "")
         query_ids = [q for q in sub.queries]
         max_cut = max([int(CORE.match(m).group(2)) for m in self.cfg.metrics if CORE.match(m)] + [self.cfg.top_k])
+        # re-ranking a recorded first stage: its first --top-k candidates per query (lists are in rank order)
+        top = {q: list(c)[:self.cfg.top_k] for q, c in sub.top_ranked.items()} if stage == "top_ranked" else None
         if self.model.kind == "bi-encoder":
             t0 = time.perf_counter()
             q_emb = self._embed([sub.queries[q] for q in query_ids], "query", dataset_revision)
             timings["encode_queries_s"] = time.perf_counter() - t0
             if stage == "top_ranked":
-                doc_ids = list(dict.fromkeys(d for q in query_ids for d in sub.top_ranked.get(q, []) if d in sub.corpus))
+                doc_ids = list(dict.fromkeys(d for q in query_ids for d in top.get(q, []) if d in sub.corpus))
             else:
                 doc_ids = list(sub.corpus)
             t0 = time.perf_counter()
@@ -234,12 +236,12 @@ class Scorer:
             timings["encode_corpus_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             if stage == "top_ranked":
-                recs = dense_rerank(q_emb, d_emb, query_ids, {d: i for i, d in enumerate(doc_ids)}, sub.top_ranked)
+                recs = dense_rerank(q_emb, d_emb, query_ids, {d: i for i, d in enumerate(doc_ids)}, top)
             else:
                 recs = dense_search(q_emb, d_emb, doc_ids, query_ids, max_cut if stage == "dense" else len(doc_ids))
             timings["search_s"] = time.perf_counter() - t0
             return recs
-        cands = sub.top_ranked if stage == "top_ranked" else {q: list(sub.corpus) for q in query_ids}
+        cands = top if stage == "top_ranked" else {q: list(sub.corpus) for q in query_ids}
         keys, texts = candidate_pairs(query_ids, sub.queries, sub.corpus, cands)
         idx = self.dist.shard(range(len(keys)))
         t0 = time.perf_counter()

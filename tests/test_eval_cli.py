@@ -109,6 +109,21 @@ def test_cross_encoder_reranks_top_ranked_with_baseline(work):
     assert (model_dir / "plot.png").stat().st_size > 1000
 
 
+def test_top_k_bounds_the_reranked_first_stage_candidates(work, tmp_path):
+    """--top-k 5 re-ranks each query's first 5 recorded BM25 candidates, no more, in their recorded order."""
+    assert _evaluate(work, work["ce"], tmp_path, "--pairs", "de-en", "--top-k", "5") == 0
+    r = json.loads((next((tmp_path / "ce__model").iterdir()) / "ddtp" / "deu-eng.json").read_text())
+    assert r["first_stage"] == {**r["first_stage"], "name": "top_ranked", "top_k": 5}
+    assert r["timings"]["rerank_pairs"] == 30 * 5
+    top = datasets.load_dataset(str(work["evalset"]), "deu-eng-top_ranked", split="test")
+    first5 = {q: set(c[:5]) for q, c in zip(top["query-id"], top["corpus-ids"])}
+    rr = r["per_query"]["RR@10"]
+    assert len(rr) == 30
+    for qid, value in rr.items():  # DDTP qrels: a query's relevant passage has the query's id
+        assert (value >= 0.2) if qid in first5[qid] else (value == 0.0), qid
+    assert 0 < sum(qid in first5[qid] for qid in rr) < 30  # both cases occur
+
+
 def test_card_update(work, tmp_path):
     import yaml
     from huggingface_hub import ModelCard
