@@ -4,8 +4,9 @@ For every base model x objective x setup x seed: fine-tune (csir train), evaluat
 (csir evaluate), then report mean MRR@10 over seeds per pair, the delta to zero-shot, and a paired t-test on
 per-query RR@10 (averaged over seeds) against zero-shot, Bonferroni-corrected over pairs. Finished runs are
 reused (results are only recomputed when missing), so the grid can be resumed; every run records its settings
-(`run.json`), and the report covers every finished run in the work folder with the current settings, so parts of
-the grid can be run by separate invocations (e.g. fewer setups for the slower cross-encoder).
+(`run.json`), and the report covers every finished run in the work folder, one table per (base model, objective,
+settings), so parts of the grid can be run by separate invocations (e.g. a longer training budget and fewer pairs
+for the slower cross-encoder).
 
 usage: python benchmarks/reproduce_offline.py [--config configs/reproduce/offline.yaml] [--KEY VALUE ...]
 """
@@ -134,16 +135,16 @@ def settings(cfg: dict, objective: str) -> dict:
     return json.loads(json.dumps(out))
 
 
-def finished_grid(cfg: dict, work: Path) -> dict:
-    """(base, objective) -> setup -> [result dirs], for every finished run with the current settings."""
+def finished_grid(work: Path) -> dict:
+    """(base, objective, settings as JSON) -> setup -> [result dirs], for every finished run: only runs with
+    equal settings are compared with each other."""
     found: dict = {}
     for meta in sorted((work / "results").glob("*/*/run.json")):
         run = json.loads(meta.read_text())
-        if run["settings"] != settings(cfg, run["objective"]):
-            continue
-        found.setdefault((run["base"], run["objective"]), {}).setdefault(run["setup"], []).append(meta.parent)
+        key = (run["base"], run["objective"], json.dumps(run["settings"], sort_keys=True))
+        found.setdefault(key, {}).setdefault(run["setup"], []).append(meta.parent)
     return {key: dict(sorted(setups.items(), key=lambda kv: setup_order(kv[0])))
-            for key, setups in sorted(found.items(), key=lambda kv: (kv[0][0], OBJECTIVES.index(kv[0][1])))}
+            for key, setups in sorted(found.items(), key=lambda kv: (kv[0][0], OBJECTIVES.index(kv[0][1]), kv[0][2]))}
 
 
 def seed_mean(per_seed: list[dict]) -> dict[str, float]:
@@ -154,18 +155,23 @@ def seed_mean(per_seed: list[dict]) -> dict[str, float]:
 def report(cfg, grid: dict, data: Path) -> str:
     manifest = json.loads((data / "ddtp-codeswitched" / "build_manifest.json").read_text())
     lines = ["# Offline reproduction on DDTP (Litschko et al., 2023, method; Debian human translations as data)", "",
-             f"Command: `make reproduce` (`python benchmarks/reproduce_offline.py`), config "
-             f"`configs/reproduce/offline.yaml`: {cfg['train_queries']} training queries (1 positive : 4 negatives), "
-             f"{cfg['max_steps']} steps, batch {cfg['batch_size']}, lr {cfg['learning_rate']}, seeds "
-             f"{', '.join(map(str, cfg['seeds']))}; held-out DDTP packages, {cfg['eval_queries']} queries per pair, "
-             f"collection capped at {cfg['eval_docs']} passages. MRR@10 x 100, mean over seeds; delta vs zero-shot; "
-             "`*` = significant (paired t-test on per-query RR@10 averaged over seeds, Bonferroni over pairs, "
-             "alpha 0.05), with p in brackets.", ""]
-    for (base_name, objective), setups in grid.items():
-        pairs = cfg["pairs"]
-        lines += [f"## {base_name}, {objective}", ""]
+             "Command: `make reproduce` (`python benchmarks/reproduce_offline.py`), config "
+             "`configs/reproduce/offline.yaml` with the overrides in the README; training pairs 1 positive : 4 "
+             "negatives; evaluation on held-out DDTP packages. MRR@10 x 100, mean±sd over seeds; delta vs "
+             "zero-shot; `*` = significant (paired t-test on per-query RR@10 averaged over seeds, Bonferroni over "
+             "pairs, alpha 0.05), with p in brackets. Each table compares runs with identical settings only.", ""]
+    for (base_name, objective, st_json), setups in grid.items():
+        st = json.loads(st_json)
+        pairs = st["pairs"]
+        seeds = sorted({json.loads((d / "run.json").read_text())["seed"] for dirs in setups.values() for d in dirs})
+        lines += [f"## {base_name}, {objective}", "",
+                  f"{st['train_queries']} training queries, {st['max_steps']} steps, batch {st['batch_size']}, lr "
+                  f"{st['learning_rate']}, max length {st['max_length']}; seeds {', '.join(map(str, seeds))}; "
+                  f"{st['eval_queries']} queries per pair, collection capped at {st['eval_docs']} passages.", ""]
         if objective == "cross-encoder":
-            lines += [f"Re-ranks the top-{cfg['ce_top_k']} English BM25 candidates (English queries vs English passages, the same candidates for every pair, as the paper re-ranks the English MS MARCO BM25 top-1000).", ""]
+            lines += [f"Re-ranks the top-{st['ce_top_k']} English BM25 candidates (English queries vs English "
+                      "passages, the same candidates for every pair, as the paper re-ranks the English MS MARCO "
+                      "BM25 top-1000).", ""]
         lines += ["| setup | " + " | ".join(pairs) + " | mean |",
                   "|---|" + "---:|" * (len(pairs) + 1)]
         zs = setups.get("zero-shot")
@@ -231,17 +237,17 @@ def main(argv=None):
             for setup in cfg["setups"]:
                 for seed in cfg["seeds"]:
                     train_and_eval(cfg, work, data, tt, evalset, base_name, base, objective, setup, seed)
-                    grid = finished_grid(cfg, work)
+                    grid = finished_grid(work)
                     out.write_text(report(cfg, grid, data) + "\n", encoding="utf-8")
-    grid = finished_grid(cfg, work)
+    grid = finished_grid(work)
     text = report(cfg, grid, data)
     out.write_text(text + "\n", encoding="utf-8")
-    plot_grid(cfg, grid, out.with_suffix(".png"))
+    plot_grid(grid, out.with_suffix(".png"))
     print(text)
     print(f"\nreport: {out}\nplot: {out.with_suffix('.png')}")
 
 
-def plot_grid(cfg: dict, grid: dict, path: Path) -> None:
+def plot_grid(grid: dict, path: Path) -> None:
     """One panel per (base model, objective): MRR@10 per pair, a bar per setup (mean over seeds, sd as error)."""
     import matplotlib
 
@@ -250,9 +256,10 @@ def plot_grid(cfg: dict, grid: dict, path: Path) -> None:
 
     if not grid:
         return
-    pairs = cfg["pairs"]
-    fig, axes = plt.subplots(len(grid), 1, figsize=(max(9, 1.3 * len(pairs) + 2), 3.2 * len(grid)), squeeze=False)
-    for ax, ((base_name, objective), setups) in zip(axes[:, 0], grid.items()):
+    width_pairs = max(len(json.loads(key[2])["pairs"]) for key in grid)
+    fig, axes = plt.subplots(len(grid), 1, figsize=(max(9, 1.3 * width_pairs + 2), 3.2 * len(grid)), squeeze=False)
+    for ax, ((base_name, objective, st_json), setups) in zip(axes[:, 0], grid.items()):
+        pairs = json.loads(st_json)["pairs"]
         width = 0.8 / max(len(setups), 1)
         for k, (setup, dirs) in enumerate(setups.items()):
             per_pair: dict = {}
@@ -264,7 +271,7 @@ def plot_grid(cfg: dict, grid: dict, path: Path) -> None:
                    label=setup, capsize=2)
         ax.set_xticks(range(len(pairs)), pairs)
         ax.set_ylabel("MRR@10 x 100")
-        ax.set_title(f"{base_name}, {objective} (mean over seeds)")
+        ax.set_title(f"{base_name}, {objective}, {json.loads(st_json)['max_steps']} steps (mean over seeds)")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)

