@@ -207,8 +207,9 @@ def report(cfg, grid: dict, data: Path) -> str:
         evals = [sum(r["evaluation_time"] for r in load_results(d)) for d in runs]
         trains = [float(f.read_text()) for d in runs if (f := d.parents[2] / "models" / d.parent.name / "train_s.txt").exists()]
         lines += ["", f"Time per run on 2 CPU cores: evaluation (all {len(pairs)} pairs) median {statistics.median(evals):.0f} s"
-                  + (f"; training median {statistics.median(trains):.0f} s ({len(trains)} of {len(runs)} runs timed, the "
-                     "others were trained by an earlier invocation)" if trains else "") + ".", ""]
+                  + (f"; training median {statistics.median(trains):.0f} s" if trains else "")
+                  + (f" ({len(trains)} of {len(runs)} runs timed: the others were trained by an earlier version "
+                     "of this script)" if 0 < len(trains) < len(runs) else "") + ".", ""]
     lines += ["## Realised switch ratios (training data)", "", "| config | p | query | passage | lexicon coverage |",
               "|---|---:|---:|---:|---:|"]
     for name, v in manifest["variants"].items():
