@@ -8,7 +8,6 @@ a temporary folder and renamed into place, so a half-unpacked archive is never r
 
 from __future__ import annotations
 
-import hashlib
 import tarfile
 from pathlib import Path
 
@@ -43,12 +42,9 @@ class ImageFiles:
 def unpack(archive: Path, source: str) -> Path:
     from builders.atomic import atomic_dir
     from builders.fetch import default_data_dir
+    from builders.repo_writer import sha256_file
 
-    h = hashlib.sha256()
-    with open(archive, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    target = default_data_dir() / "unpacked" / h.hexdigest()[:24]
+    target = default_data_dir() / "unpacked" / sha256_file(archive)[:24]
     if target.is_dir():
         return target
     try:
