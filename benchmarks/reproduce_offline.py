@@ -174,18 +174,18 @@ def report(cfg, grid: dict, data: Path) -> str:
                       "BM25 top-1000).", ""]
         lines += ["| setup | " + " | ".join(pairs) + " | mean |",
                   "|---|" + "---:|" * (len(pairs) + 1)]
-        zs = setups.get("zero-shot")
+        loaded = {d: load_results(d) for dirs in setups.values() for d in dirs}  # each run read once
+        zs_pp: dict = {}
+        for d in setups.get("zero-shot", []):
+            for r in loaded[d]:
+                zs_pp.setdefault(r["pair"], []).append(r["per_query"][METRIC])
         for setup, seed_dirs in setups.items():
             per_pair = {}
-            for r_list in [load_results(d) for d in seed_dirs]:
-                for r in r_list:
+            for d in seed_dirs:
+                for r in loaded[d]:
                     per_pair.setdefault(r["pair"], []).append(r)
             tests = {}
-            if zs is not None and setup != "zero-shot":
-                zs_pp = {}
-                for r_list in [load_results(d) for d in zs]:
-                    for r in r_list:
-                        zs_pp.setdefault(r["pair"], []).append(r["per_query"][METRIC])
+            if zs_pp and setup != "zero-shot":
                 ts = [paired_test(p, METRIC, seed_mean([r["per_query"][METRIC] for r in per_pair[p]]), seed_mean(zs_pp[p]))
                       for p in pairs if p in per_pair and p in zs_pp]
                 tests = {t.subset: t for t in bonferroni(ts)}
@@ -203,8 +203,8 @@ def report(cfg, grid: dict, data: Path) -> str:
                     cell += f" ({100 * t.delta:+.1f}{'*' if t.significant else ''}, p={t.p_ttest_bonferroni:.2g})"
                 cells.append(cell)
             lines.append(f"| {setup} | " + " | ".join(cells) + f" | {statistics.fmean(means):.1f} |")
-        runs = [d for dirs in setups.values() for d in dirs]
-        evals = [sum(r["evaluation_time"] for r in load_results(d)) for d in runs]
+        runs = list(loaded)
+        evals = [sum(r["evaluation_time"] for r in loaded[d]) for d in runs]
         trains = [float(f.read_text()) for d in runs if (f := d.parents[2] / "models" / d.parent.name / "train_s.txt").exists()]
         lines += ["", f"Time per run on 2 CPU cores: evaluation (all {len(pairs)} pairs) median {statistics.median(evals):.0f} s"
                   + (f"; training median {statistics.median(trains):.0f} s" if trains else "")
