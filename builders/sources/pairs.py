@@ -1,4 +1,8 @@
-"""Training pairs: 1 positive : N negatives per query, negatives drawn deterministically."""
+"""Training pairs: 1 positive : N negatives per query, negatives drawn deterministically.
+
+Negatives come from a keyed random sample of the pool, or (`negatives_from="bm25"`) from the top of a BM25 ranking
+of the pool for the query: the hard negatives a re-ranker meets at test time, as in MS MARCO's BM25-mined triples.
+"""
 
 from __future__ import annotations
 
@@ -37,19 +41,47 @@ def sample_negatives(pool_size: int, positive_index: int, n: int, seed: int, key
     return picked
 
 
+NEGATIVE_SOURCES = ("random", "bm25")
+# languages whose stop words bm25s ships; other languages are indexed without a stop list
+BM25_STOPWORDS = ("en", "de", "nl", "fr", "es", "pt", "it", "ru", "sv", "no", "zh", "tr", "ko", "da")
+
+
+def bm25_ranked(queries: Sequence[str], passages: Sequence[str], depth: int, lang: str = "en") -> list[list[int]]:
+    """Per query, the indices of the (at most) `depth` passages with a positive BM25 score, best first.
+
+    bm25s (Lucene variant) with the stop words of `lang`; ties keep bm25s' deterministic order.
+    """
+    import bm25s
+
+    stop = lang if lang in BM25_STOPWORDS else None
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(list(passages), stopwords=stop, show_progress=False), show_progress=False)
+    tokens = bm25s.tokenize(list(queries), stopwords=stop, show_progress=False)
+    docs, scores = retriever.retrieve(tokens, k=min(depth, len(passages)), show_progress=False, n_threads=1)
+    return [[int(d) for d, s in zip(row_d, row_s) if s > 0] for row_d, row_s in zip(docs.tolist(), scores.tolist())]
+
+
 def build_pairs(ids: Sequence[str], queries: Sequence[str], passages: Sequence[str], *, negatives: int = 4,
-                seed: int = 0, passage_ids: Sequence[str] | None = None) -> datasets.Dataset:
+                seed: int = 0, passage_ids: Sequence[str] | None = None, negatives_from: str = "random",
+                lang: str = "en") -> datasets.Dataset:
     """Rows (id, query, passage, label): query i with passage i (label 1) and `negatives` other passages (0).
 
-    `ids[i]` names the example; negative rows get `{id}#neg{k}`. Passages with the same id as the
-    positive (duplicates) are never used as its negatives.
+    `ids[i]` names the example; negative rows get `{id}#neg{k}`. Passages with the same id or text as the
+    positive (duplicates) are never used as its negatives. `negatives_from="bm25"` takes the highest-ranked
+    other passages of a BM25 ranking of the pool (passages in language `lang`), topped up from the random sample
+    when fewer than `negatives` share a term with the query.
     """
+    if negatives_from not in NEGATIVE_SOURCES:
+        raise ValueError(f"negatives_from: expected one of {', '.join(NEGATIVE_SOURCES)}, got '{negatives_from}'")
     passage_ids = list(passage_ids if passage_ids is not None else ids)
+    ranked = (bm25_ranked(queries, passages, 2 * negatives + 2, lang) if negatives_from == "bm25"
+              else [[] for _ in ids])
     rows = {"id": [], "query": [], "passage": [], "label": []}
     for i, (qid, q) in enumerate(zip(ids, queries)):
         rows["id"].append(str(qid)); rows["query"].append(q); rows["passage"].append(passages[i]); rows["label"].append(1.0)
         k = 0
-        for j in sample_negatives(len(passages), i, negatives + 2, seed, qid):
+        sampled = sample_negatives(len(passages), i, negatives + 2, seed, qid)
+        for j in dict.fromkeys(ranked[i] + sampled):
             if k == negatives:
                 break
             if passage_ids[j] == passage_ids[i] or passages[j] == passages[i]:
