@@ -2,7 +2,8 @@
 
 Cross-encoder re-ranking tokenizes every (query, passage) pair once, sorts the pairs by their exact token length
 and fills batches up to a token budget, so short pairs go in large batches and no batch pads far beyond its
-longest member; scores equal `CrossEncoder.predict`'s (same tokenizer call, model and activation).
+longest member; for BERT-family heads the last layer runs for the first token only (`evaluation.first_token`).
+Scores equal `CrossEncoder.predict`'s up to float rounding (same tokenizer call, model and activation).
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ def dense_rerank(query_emb: np.ndarray, doc_emb: np.ndarray, query_ids: Sequence
 class CrossEncoderScorer:
     """Length-bucketed, token-budgeted batches over a sentence-transformers CrossEncoder's own model."""
 
-    def __init__(self, cross_encoder, max_tokens: int | None = None, max_batch: int = 64):
+    def __init__(self, cross_encoder, max_tokens: int | None = None, max_batch: int = 64, first_token: bool = True):
         self.ce = cross_encoder
+        # evaluation.first_token's last-layer shortcut: None = decide on the first batch (equal scores or off)
+        self.first_token: bool | None = None if first_token else False
         self.tokenizer = cross_encoder.tokenizer
         self.model = cross_encoder.model
         self.max_len = int(cross_encoder.max_seq_length or self.tokenizer.model_max_length)
@@ -102,11 +105,31 @@ class CrossEncoderScorer:
                 feats = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys}, padding=True,
                                            return_tensors="pt")
                 feats = {k: v.to(device) for k, v in feats.items()}
-                logits = self.model(**feats).logits.float()
+                logits = self._forward(feats)
                 if act is not None:
                     logits = act(logits)
                 out[idx] = logits[:, 0].cpu().numpy() if logits.ndim > 1 else logits.cpu().numpy()
         return out
+
+    def _forward(self, feats: dict):
+        import torch
+
+        from evaluation.first_token import first_token_last_layer
+
+        if self.first_token is None:  # decided once, on the first (longest) batch: only with the same scores
+            full = self.model(**feats).logits.float()
+            try:
+                with first_token_last_layer(self.model) as applied:
+                    fast = self.model(**feats).logits.float() if applied else None
+            except Exception:  # noqa: BLE001 - a head that reads other tokens may fail on a one-token output
+                fast = torch.full_like(full, float("nan"))
+            self.first_token = fast is not None and bool(torch.allclose(full, fast, rtol=1e-4, atol=1e-5))
+            if fast is not None and not self.first_token:
+                log.warning("cross-encoder: first-token last layer changes the scores of %s; using the full "
+                            "forward pass", type(self.model).__name__)
+            return full
+        with first_token_last_layer(self.model, self.first_token):
+            return self.model(**feats).logits.float()
 
 
 def candidate_pairs(query_ids: Iterable[str], queries: dict[str, str], corpus: dict[str, str],
