@@ -14,6 +14,7 @@ usage: python benchmarks/reproduce_offline.py [--config configs/reproduce/offlin
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import sys
@@ -105,9 +106,10 @@ def base_path(spec: str) -> str:
 
 
 def run_name(cfg: dict, base_name: str, objective: str, setup: str, seed: int) -> str:
-    """Cross-encoders trained on non-random negatives carry the source in their name (e.g. `-bm25neg-`)."""
-    neg = cfg["ce_negatives"] if objective == "cross-encoder" else "random"
-    return f"{base_name}-{objective}-{'' if neg == 'random' else neg + 'neg-'}{setup}-s{seed}"
+    """`{base}-{objective}-{setup}-s{seed}-{digest of the settings}`: a finished model is only reused by a run with
+    the same settings (steps, batch, data size, negatives...), never relabelled with other ones."""
+    digest = hashlib.sha256(json.dumps(settings(cfg, objective), sort_keys=True).encode()).hexdigest()[:8]
+    return f"{base_name}-{objective}-{setup}-s{seed}-{digest}"
 
 
 def train_and_eval(cfg, work, data, tt, evalset, base_name, base, objective, setup, seed) -> Path:

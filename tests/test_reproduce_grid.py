@@ -41,8 +41,15 @@ def test_report_groups_runs_by_settings(tmp_path):
 
 def test_cross_encoder_negatives_separate_runs_and_tables(tmp_path):
     cfg = repro.load_config(["--ce_negatives", "bm25"])
-    assert repro.run_name(cfg, "minilm", "cross-encoder", "zero-shot", 1) == "minilm-cross-encoder-bm25neg-zero-shot-s1"
-    assert repro.run_name(cfg, "minilm", "bi-encoder", "zero-shot", 1) == "minilm-bi-encoder-zero-shot-s1"
+    rand_cfg = repro.load_config(["--ce_negatives", "random"])
+    name = repro.run_name(cfg, "minilm", "cross-encoder", "zero-shot", 1)
+    assert name.startswith("minilm-cross-encoder-zero-shot-s1-")
+    # other settings, another model folder: a finished run is never reused under different settings
+    assert repro.run_name(rand_cfg, "minilm", "cross-encoder", "zero-shot", 1) != name
+    assert repro.run_name(repro.load_config(["--max_steps", "31"]), "minilm", "bi-encoder", "zero-shot", 1) \
+        != repro.run_name(cfg, "minilm", "bi-encoder", "zero-shot", 1)
+    assert repro.run_name(rand_cfg, "minilm", "bi-encoder", "zero-shot", 1) \
+        == repro.run_name(cfg, "minilm", "bi-encoder", "zero-shot", 1)  # negatives do not matter to the bi-encoder
     assert "negatives" not in repro.settings(cfg, "bi-encoder")  # the bi-encoder trains on positives only
     hard = repro.settings(cfg, "cross-encoder")
     rand = {**hard, "negatives": "random"}
