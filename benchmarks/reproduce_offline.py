@@ -123,7 +123,7 @@ def train_and_eval(cfg, work, data, tt, evalset, base_name, base, objective, set
         overrides = ["--objective", objective] if objective != "bi-encoder" else []
         run(["train", "--config", cfg_file, "--model", base, "--data.path", source[0], "--data.name", source[1],
              "--output-dir", model, "--seed", seed, "--max_steps", cfg["max_steps"], "--batch_size", cfg["batch_size"],
-             "--learning_rate", cfg["learning_rate"], "--max_length", cfg["max_length"], "--model_name", name,
+             "--learning_rate", settings(cfg, objective)["learning_rate"], "--max_length", cfg["max_length"], "--model_name", name,
              "--language", json.dumps(["en", *cfg["langs"]]), *overrides])
         (model / "train_s.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
     argv = ["evaluate", "--model", model, "--model-name", name, "--tasks", "ddtp", "--ddtp", evalset,
@@ -147,6 +147,7 @@ def settings(cfg: dict, objective: str) -> dict:
     """What makes two runs comparable: training budget, evaluation set, and the re-ranking depth."""
     out = {k: cfg[k] for k in SETTINGS}
     if objective == "cross-encoder":
+        out["learning_rate"] = cfg["ce_learning_rate"]
         out["ce_top_k"] = cfg["ce_top_k"]
         out["negatives"] = cfg["ce_negatives"]
     return json.loads(json.dumps(out))

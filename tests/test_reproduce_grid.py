@@ -51,6 +51,9 @@ def test_cross_encoder_negatives_separate_runs_and_tables(tmp_path):
     assert repro.run_name(rand_cfg, "minilm", "bi-encoder", "zero-shot", 1) \
         == repro.run_name(cfg, "minilm", "bi-encoder", "zero-shot", 1)  # negatives do not matter to the bi-encoder
     assert "negatives" not in repro.settings(cfg, "bi-encoder")  # the bi-encoder trains on positives only
+    lr = repro.load_config(["--learning_rate", "2e-5", "--ce_learning_rate", "1e-4"])
+    assert repro.settings(lr, "bi-encoder")["learning_rate"] == 2e-5
+    assert repro.settings(lr, "cross-encoder")["learning_rate"] == 1e-4
     hard = repro.settings(cfg, "cross-encoder")
     rand = {**hard, "negatives": "random"}
     # a run recorded before the setting existed trained on random negatives
