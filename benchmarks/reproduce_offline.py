@@ -94,11 +94,26 @@ def build_data(cfg: dict, work: Path, negatives_from: str = "random") -> tuple[P
                            manifest={"kind": "translate-train", "langs": cfg["langs"], "queries_per_lang": per_lang,
                                      "negatives_from": negatives_from})
     evalset = work / "data" / "ddtp-retrieval"
-    if not (evalset / "README.md").exists():
-        langs = sorted({l for p in cfg["pairs"] for l in p.split("-") if l != "mlir"})
+    pairs = list(dict.fromkeys(cfg["pairs"] + cfg["ce_pairs"]))  # one evaluation set for both objectives
+    if (evalset / "build_manifest.json").exists():
+        check_evalset(cfg, evalset, pairs)
+    else:
+        langs = sorted({l for p in pairs for l in p.split("-") if l != "mlir"})
         run(["evalset", "ddtp", "--ddtp-dir", ddtp, "--output", evalset, "--langs", ",".join(langs),
-             "--pairs", ",".join(cfg["pairs"]), "--max-queries", cfg["eval_queries"], "--max-docs", cfg["eval_docs"]])
+             "--pairs", ",".join(pairs), "--max-queries", cfg["eval_queries"], "--max-docs", cfg["eval_docs"]])
     return data, tt, evalset
+
+
+def check_evalset(cfg: dict, evalset: Path, pairs: list[str]) -> None:
+    """Exit when the work folder's evaluation set lacks a pair or has other caps: rebuilding it would change the
+    collections that its finished runs were scored on."""
+    have = json.loads((evalset / "build_manifest.json").read_text())["parameters"]
+    missing = [p for p in pairs if p not in have["pairs"]]
+    if missing or (have["max_queries"], have["max_docs"]) != (cfg["eval_queries"], cfg["eval_docs"]):
+        sys.exit(f"reproduce: the evaluation set in {evalset} was built for pairs {','.join(have['pairs'])}, "
+                 f"{have['max_queries']} queries, {have['max_docs']} passages; this run asks for "
+                 f"{','.join(missing) or 'the same pairs'} with {cfg['eval_queries']} queries and "
+                 f"{cfg['eval_docs']} passages: use another --output")
 
 
 def base_path(spec: str) -> str:
@@ -114,6 +129,7 @@ def run_name(cfg: dict, base_name: str, objective: str, setup: str, seed: int) -
 
 def train_and_eval(cfg, work, data, tt, evalset, base_name, base, objective, setup, seed) -> Path:
     name = run_name(cfg, base_name, objective, setup, seed)
+    st = settings(cfg, objective)
     model = work / "models" / name
     results = work / "results"
     if not (model / "README.md").exists():
@@ -122,18 +138,18 @@ def train_and_eval(cfg, work, data, tt, evalset, base_name, base, objective, set
         cfg_file = ROOT / "configs" / "demo" / "bi-encoder.yaml"
         overrides = ["--objective", objective] if objective != "bi-encoder" else []
         run(["train", "--config", cfg_file, "--model", base, "--data.path", source[0], "--data.name", source[1],
-             "--output-dir", model, "--seed", seed, "--max_steps", cfg["max_steps"], "--batch_size", cfg["batch_size"],
-             "--learning_rate", settings(cfg, objective)["learning_rate"], "--max_length", cfg["max_length"], "--model_name", name,
+             "--output-dir", model, "--seed", seed, "--max_steps", st["max_steps"], "--batch_size", cfg["batch_size"],
+             "--learning_rate", st["learning_rate"], "--max_length", cfg["max_length"], "--model_name", name,
              "--language", json.dumps(["en", *cfg["langs"]]), *overrides])
         (model / "train_s.txt").write_text(f"{time.perf_counter() - t0:.1f}\n")
     argv = ["evaluate", "--model", model, "--model-name", name, "--tasks", "ddtp", "--ddtp", evalset,
-            "--pairs", ",".join(cfg["pairs"]), "--output", results, "--max-length", 256, "--no-plot"]
+            "--pairs", ",".join(st["pairs"]), "--output", results, "--max-length", 256, "--no-plot"]
     if objective == "cross-encoder":
         argv += ["--top-k", cfg["ce_top_k"]]
     run(argv)
     out = next((results / name).iterdir())
     (out / "run.json").write_text(json.dumps({"base": base_name, "objective": objective, "setup": setup, "seed": seed,
-                                              "settings": settings(cfg, objective)}, indent=1) + "\n")
+                                              "settings": st}, indent=1) + "\n")
     return out
 
 
@@ -146,7 +162,8 @@ def setup_order(setup: str) -> tuple:
 def settings(cfg: dict, objective: str) -> dict:
     """What makes two runs comparable: training budget, evaluation set, and the re-ranking depth."""
     out = {k: cfg[k] for k in SETTINGS}
-    if objective == "cross-encoder":
+    if objective == "cross-encoder":  # its own budget: slower per step and per pair, and a fresh head to train
+        out["max_steps"], out["pairs"] = cfg["ce_max_steps"], cfg["ce_pairs"]
         out["learning_rate"] = cfg["ce_learning_rate"]
         out["ce_top_k"] = cfg["ce_top_k"]
         out["negatives"] = cfg["ce_negatives"]
@@ -176,7 +193,7 @@ def report(cfg, grid: dict, data: Path) -> str:
     manifest = json.loads((data / "ddtp-codeswitched" / "build_manifest.json").read_text())
     lines = ["# Offline reproduction on DDTP (Litschko et al., 2023, method; Debian human translations as data)", "",
              "Command: `make reproduce` (`python benchmarks/reproduce_offline.py`), config "
-             "`configs/reproduce/offline.yaml` with the overrides in the README; training pairs 1 positive : 4 "
+             "`configs/reproduce/offline.yaml` (a table from other settings names them; the README lists the commands); training pairs 1 positive : 4 "
              "negatives (the bi-encoder uses only the positives, with in-batch negatives); evaluation on held-out DDTP packages. MRR@10 x 100, mean±sd over seeds; delta vs "
              "zero-shot; `*` = significant (paired t-test on per-query RR@10 averaged over seeds, Bonferroni over "
              "pairs, alpha 0.05), with p in brackets. Each table compares runs with identical settings only.", ""]

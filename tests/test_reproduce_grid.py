@@ -64,3 +64,18 @@ def test_cross_encoder_negatives_separate_runs_and_tables(tmp_path):
     grid = repro.finished_grid(tmp_path)
     key = lambda st: ("minilm", "cross-encoder", json.dumps(st, sort_keys=True))  # noqa: E731
     assert grid[key(rand)] == {"zero-shot": [a, c]} and grid[key(hard)] == {"zero-shot": [b]}
+
+
+def test_evaluation_set_is_never_silently_reused_for_other_pairs(tmp_path):
+    import pytest
+
+    cfg = repro.load_config([])
+    assert repro.settings(cfg, "cross-encoder")["pairs"] == cfg["ce_pairs"]
+    assert repro.settings(cfg, "cross-encoder")["max_steps"] == cfg["ce_max_steps"] != cfg["max_steps"]
+    params = {"pairs": cfg["pairs"], "max_queries": cfg["eval_queries"], "max_docs": cfg["eval_docs"]}
+    (tmp_path / "build_manifest.json").write_text(json.dumps({"parameters": params}))
+    repro.check_evalset(cfg, tmp_path, cfg["pairs"] + cfg["ce_pairs"])  # the cross-encoder pairs are a subset
+    with pytest.raises(SystemExit, match="fr-fr"):
+        repro.check_evalset(cfg, tmp_path, cfg["pairs"] + ["fr-fr"])
+    with pytest.raises(SystemExit, match="use another --output"):
+        repro.check_evalset({**cfg, "eval_docs": 4000}, tmp_path, cfg["pairs"])
