@@ -49,14 +49,10 @@ class EvalsetConfig:
 
 def bm25_candidates(query_texts: list[str], doc_ids: list[str], doc_texts: list[str], k: int) -> list[list[str]]:
     """English BM25 (bm25s, Lucene variant, English stop words) top-k doc ids per query."""
-    import bm25s
+    from builders.sources.pairs import bm25_search
 
-    k = min(k, len(doc_ids))
-    retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(doc_texts, stopwords="en", show_progress=False), show_progress=False)
-    q_tokens = bm25s.tokenize(query_texts, stopwords="en", show_progress=False)
-    results, _ = retriever.retrieve(q_tokens, k=k, show_progress=False, n_threads=1)
-    return [[doc_ids[i] for i in row] for row in results.tolist()]
+    docs, _ = bm25_search(query_texts, doc_texts, k, "en")
+    return [[doc_ids[i] for i in row] for row in docs]
 
 
 def _hash_order(ids, seed, salt):

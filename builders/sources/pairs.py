@@ -46,19 +46,25 @@ NEGATIVE_SOURCES = ("random", "bm25")
 BM25_STOPWORDS = ("en", "de", "nl", "fr", "es", "pt", "it", "ru", "sv", "no", "zh", "tr", "ko", "da")
 
 
-def bm25_ranked(queries: Sequence[str], passages: Sequence[str], depth: int, lang: str = "en") -> list[list[int]]:
-    """Per query, the indices of the (at most) `depth` passages with a positive BM25 score, best first.
-
-    bm25s (Lucene variant) with the stop words of `lang`; ties keep bm25s' deterministic order.
-    """
+def bm25_search(queries: Sequence[str], passages: Sequence[str], k: int,
+                lang: str = "en") -> tuple[list[list[int]], list[list[float]]]:
+    """Top-k passage indices and scores per query: bm25s (Lucene variant) with the stop words of `lang` (none
+    where bm25s has no list), one thread, ties in bm25s' deterministic order. Shared by hard-negative mining
+    and the evaluation sets' BM25 first stage."""
     import bm25s
 
     stop = lang if lang in BM25_STOPWORDS else None
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(list(passages), stopwords=stop, show_progress=False), show_progress=False)
     tokens = bm25s.tokenize(list(queries), stopwords=stop, show_progress=False)
-    docs, scores = retriever.retrieve(tokens, k=min(depth, len(passages)), show_progress=False, n_threads=1)
-    return [[int(d) for d, s in zip(row_d, row_s) if s > 0] for row_d, row_s in zip(docs.tolist(), scores.tolist())]
+    docs, scores = retriever.retrieve(tokens, k=min(k, len(passages)), show_progress=False, n_threads=1)
+    return docs.tolist(), scores.tolist()
+
+
+def bm25_ranked(queries: Sequence[str], passages: Sequence[str], depth: int, lang: str = "en") -> list[list[int]]:
+    """Per query, the indices of the (at most) `depth` passages with a positive BM25 score, best first."""
+    docs, scores = bm25_search(queries, passages, depth, lang)
+    return [[int(d) for d, s in zip(row_d, row_s) if s > 0] for row_d, row_s in zip(docs, scores)]
 
 
 def build_pairs(ids: Sequence[str], queries: Sequence[str], passages: Sequence[str], *, negatives: int = 4,
