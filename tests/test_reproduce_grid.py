@@ -79,3 +79,26 @@ def test_evaluation_set_is_never_silently_reused_for_other_pairs(tmp_path):
         repro.check_evalset(cfg, tmp_path, cfg["pairs"] + ["fr-fr"])
     with pytest.raises(SystemExit, match="use another --output"):
         repro.check_evalset({**cfg, "eval_docs": 4000}, tmp_path, cfg["pairs"])
+
+
+def test_cross_encoder_runs_stuck_at_the_label_prior_are_flagged(tmp_path):
+    import math
+
+    # a model predicting only the prior 0.2 (1 positive : 4 negatives) has this BCE, whatever the inputs
+    p = 0.2
+    assert math.isclose(repro.prior_entropy(4), -(p * math.log(p) + (1 - p) * math.log(1 - p)))
+    assert math.isclose(repro.prior_entropy(1), math.log(2))
+
+    def model(name, losses, negatives=4):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "trainer_state.json").write_text(json.dumps(
+            {"log_history": [{"step": 10 * (i + 1), "loss": x} for i, x in enumerate(losses)]}))
+        (d / "training_config.yaml").write_text(f"negatives_per_positive: {negatives}\n")
+        return d
+
+    assert repro.left_prior(model("learned", [0.68, 0.4, 0.2, 0.1, 0.12])) is True
+    assert repro.left_prior(model("stuck", [0.68, 0.55, 0.5, 0.44, 0.52])) is False   # noisy around 0.50
+    assert repro.left_prior(model("balanced", [0.69, 0.66, 0.6, 0.6], negatives=1)) is True  # 1:1, 0.6 < 0.9 ln 2
+    assert repro.left_prior(model("short", [0.6])) is None
+    assert repro.left_prior(tmp_path / "missing") is None
