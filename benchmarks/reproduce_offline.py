@@ -210,6 +210,17 @@ def left_prior(model_dir: Path) -> bool | None:
     return statistics.fmean(losses[-3:]) < 0.9 * prior_entropy(negatives)
 
 
+def schedule(setups: dict) -> str:
+    """' (warmup W steps, linear decay)' as the trainers recorded it (the first run that has a record)."""
+    for d in (d for dirs in setups.values() for d in dirs):
+        state = d.parents[2] / "models" / d.parent.name / "trainer_state.json"
+        if state.exists():
+            hp = json.loads(state.read_text()).get("hyperparameters", {})
+            if "warmup_steps" in hp:
+                return f" (warmup {hp['warmup_steps']} steps, {hp.get('lr_scheduler', 'linear')} schedule)"
+    return ""
+
+
 def report(cfg, grid: dict, data: Path) -> str:
     manifest = json.loads((data / "ddtp-codeswitched" / "build_manifest.json").read_text())
     lines = ["# Offline reproduction on DDTP (Litschko et al., 2023, method; Debian human translations as data)", "",
@@ -224,7 +235,8 @@ def report(cfg, grid: dict, data: Path) -> str:
         seeds = sorted({json.loads((d / "run.json").read_text())["seed"] for dirs in setups.values() for d in dirs})
         lines += [f"## {base_name}, {objective}", "",
                   f"{st['train_queries']} training queries, {st['max_steps']} steps, batch {st['batch_size']}, lr "
-                  f"{st['learning_rate']}, max length {st['max_length']}; seeds {', '.join(map(str, seeds))}; "
+                  f"{st['learning_rate']}{schedule(setups)}, max length {st['max_length']}; "
+                  f"seeds {', '.join(map(str, seeds))}; "
                   f"{st['eval_queries']} queries per pair, collection capped at {st['eval_docs']} passages.", ""]
         if objective == "cross-encoder":
             lines += [("Trained on BM25-ranked (hard) negatives. " if st["negatives"] == "bm25" else
