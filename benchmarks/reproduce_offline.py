@@ -349,6 +349,8 @@ def plot_grid(grid: dict, path: Path) -> None:
         return
     width_pairs = max(len(json.loads(key[2])["pairs"]) for key in grid)
     fig, axes = plt.subplots(len(grid), 1, figsize=(max(9, 1.3 * width_pairs + 2), 3.2 * len(grid)), squeeze=False)
+    every_setup = sorted({s for setups in grid.values() for s in setups}, key=setup_order)
+    color = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(every_setup)}  # one colour per setup throughout
     for ax, ((base_name, objective, st_json), setups) in zip(axes[:, 0], grid.items()):
         pairs = json.loads(st_json)["pairs"]
         width = 0.8 / max(len(setups), 1)
@@ -359,12 +361,13 @@ def plot_grid(grid: dict, path: Path) -> None:
             means = [statistics.fmean(per_pair[p]) if p in per_pair else 0.0 for p in pairs]
             sds = [statistics.stdev(per_pair[p]) if len(per_pair.get(p, [])) > 1 else 0.0 for p in pairs]
             ax.bar([i + (k - (len(setups) - 1) / 2) * width for i in range(len(pairs))], means, width, yerr=sds,
-                   label=setup, capsize=2)
+                   label=setup, capsize=2, color=color[setup])
         ax.set_xticks(range(len(pairs)), pairs)
         ax.set_ylabel("MRR@10 x 100")
         neg = json.loads(st_json).get("negatives")
         ax.set_title(f"{base_name}, {objective}, {json.loads(st_json)['max_steps']} steps"
-                     + (f", {neg} negatives" if neg else "") + " (mean over seeds)")
+                     + (f", {neg} negatives" if neg else "")
+                     + f" (mean over {max(len(dirs) for dirs in setups.values())} seeds)")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
