@@ -190,6 +190,11 @@ def seed_mean(per_seed: list[dict]) -> dict[str, float]:
     return {q: statistics.fmean(d[q] for d in per_seed) for q in keys}
 
 
+def model_dir(result_dir: Path) -> Path:
+    """The model folder of a run's results folder (work/results/NAME/SHA -> work/models/NAME)."""
+    return result_dir.parents[2] / "models" / result_dir.parent.name
+
+
 def prior_entropy(negatives_per_positive: int) -> float:
     """Binary cross-entropy of a model that predicts only the label prior (1 positive : N negatives)."""
     p = 1 / (1 + negatives_per_positive)
@@ -198,8 +203,8 @@ def prior_entropy(negatives_per_positive: int) -> float:
 
 def left_prior(model_dir: Path) -> bool | None:
     """Whether a cross-encoder's training loss left the label prior: the mean of its last three logged losses is
-    below 90% of the prior's entropy (0.50 at 1:4). A run that stayed there scores its candidates at chance, so a
-    table mean over seeds mixes failed optimisation with the setup's effect. None when the run has no log."""
+    below 90% of the prior's entropy (0.50 at 1:4). A run that stayed there ranks far worse than one that left it,
+    so a table mean over seeds mixes a slow start with the setup's effect. None when the run has no log."""
     state, config = model_dir / "trainer_state.json", model_dir / "training_config.yaml"
     if not state.exists() or not config.exists():
         return None
@@ -211,9 +216,9 @@ def left_prior(model_dir: Path) -> bool | None:
 
 
 def schedule(setups: dict) -> str:
-    """' (warmup W steps, linear decay)' as the trainers recorded it (the first run that has a record)."""
+    """' (warmup W steps, S schedule)' as the trainer recorded it (the first run that has a record)."""
     for d in (d for dirs in setups.values() for d in dirs):
-        state = d.parents[2] / "models" / d.parent.name / "trainer_state.json"
+        state = model_dir(d) / "trainer_state.json"
         if state.exists():
             hp = json.loads(state.read_text()).get("hyperparameters", {})
             if "warmup_steps" in hp:
@@ -282,13 +287,13 @@ def report(cfg, grid: dict, data: Path) -> str:
                 cells.append(cell)
             learned = ""
             if ce:
-                flags = [left_prior(d.parents[2] / "models" / d.parent.name) for d in seed_dirs]
+                flags = [left_prior(model_dir(d)) for d in seed_dirs]
                 known = [f for f in flags if f is not None]
                 learned = f" {sum(known)}/{len(known)} |" if known else " – |"
             lines.append(f"| {setup} | " + " | ".join(cells) + f" | {statistics.fmean(means):.1f} |" + learned)
         runs = list(loaded)
         evals = [sum(r["evaluation_time"] for r in loaded[d]) for d in runs]
-        trains = [float(f.read_text()) for d in runs if (f := d.parents[2] / "models" / d.parent.name / "train_s.txt").exists()]
+        trains = [float(f.read_text()) for d in runs if (f := model_dir(d) / "train_s.txt").exists()]
         lines += ["", f"Time per run on 2 CPU cores: evaluation (all {len(pairs)} pairs) median {statistics.median(evals):.0f} s"
                   + (f"; training median {statistics.median(trains):.0f} s" if trains else "")
                   + (f" ({len(trains)} of {len(runs)} runs timed: the others were trained by an earlier version "
@@ -365,9 +370,10 @@ def plot_grid(grid: dict, path: Path) -> None:
         ax.set_xticks(range(len(pairs)), pairs)
         ax.set_ylabel("MRR@10 x 100")
         neg = json.loads(st_json).get("negatives")
+        n_seeds = max(len(dirs) for dirs in setups.values())
         ax.set_title(f"{base_name}, {objective}, {json.loads(st_json)['max_steps']} steps"
                      + (f", {neg} negatives" if neg else "")
-                     + f" (mean over {max(len(dirs) for dirs in setups.values())} seeds)")
+                     + f" (mean over {n_seeds} seed{'s' if n_seeds > 1 else ''})")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
