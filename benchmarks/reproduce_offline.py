@@ -201,11 +201,11 @@ def prior_entropy(negatives_per_positive: int) -> float:
     return -(p * math.log(p) + (1 - p) * math.log(1 - p))
 
 
-def left_prior(model_dir: Path) -> bool | None:
+def left_prior(model: Path) -> bool | None:
     """Whether a cross-encoder's training loss left the label prior: the mean of its last three logged losses is
     below 90% of the prior's entropy (0.50 at 1:4). A run that stayed there ranks far worse than one that left it,
     so a table mean over seeds mixes a slow start with the setup's effect. None when the run has no log."""
-    state, config = model_dir / "trainer_state.json", model_dir / "training_config.yaml"
+    state, config = model / "trainer_state.json", model / "training_config.yaml"
     if not state.exists() or not config.exists():
         return None
     losses = [h["loss"] for h in json.loads(state.read_text()).get("log_history", []) if "loss" in h]
