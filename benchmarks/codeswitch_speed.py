@@ -79,8 +79,8 @@ def main(argv=None):
     ours_s = time.perf_counter() - t
     ours_ratio = stats["passage"]["ratio"]
 
-    print(f"| implementation | seconds | texts/s | realised switch ratio |")
-    print(f"|---|---:|---:|---:|")
+    print("| implementation | seconds | texts/s | realised switch ratio |")
+    print("|---|---:|---:|---:|")
     print(f"| reference (NLTK Treebank, 1 process) | {ref_s:.1f} | {len(texts) / ref_s:,.0f} | {ref_ratio:.4f} |")
     print(f"| codeswitch-ir (num_proc={args.num_proc}) | {ours_s:.1f} | {len(texts) / ours_s:,.0f} | {ours_ratio:.4f} |")
     print(f"speed ratio: {ref_s / ours_s:.2f}x; switch-ratio difference: {abs(ours_ratio - ref_ratio) * 100:.2f} points")

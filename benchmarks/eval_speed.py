@@ -25,13 +25,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from builders.evalsets.tasks import Pair  # noqa: E402
+from builders.evalsets.text import EvalsetConfig, build_ddtp_evalset  # noqa: E402
 from evaluation.datasets_io import open_dataset  # noqa: E402
 from evaluation.distributed import Dist  # noqa: E402
-from evaluation.evalsets import EvalsetConfig, build_ddtp_evalset  # noqa: E402
 from evaluation.metrics import evaluate_run, run_from_records  # noqa: E402
 from evaluation.models import ModelSpec, load_model, set_threads  # noqa: E402
 from evaluation.runner import EvalConfig, Scorer, cap_queries  # noqa: E402
-from evaluation.tasks import Pair  # noqa: E402
 
 LANGS = ["en", "de", "fr", "it"]
 

@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from evaluation.multimodal_sets import EmojiSetConfig, build_emoji_evalset
+    from builders.evalsets.emoji import EmojiSetConfig, build_emoji_evalset
     from evaluation.runner import EvalConfig, run_evaluation
     from evaluation.significance import bonferroni, paired_test
     from training.multimodal import ImageTextConfig, train_image_text

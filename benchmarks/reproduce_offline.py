@@ -27,14 +27,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from builders.cli import main as csir  # noqa: E402
-from builders.demo import minilm_path  # noqa: E402
 from builders.fetch import default_data_dir, fetch_ddtp, fetch_dictionaries  # noqa: E402
 from builders.offline_example import ExampleConfig, build  # noqa: E402
 from builders.repo_writer import write_dataset_repo  # noqa: E402
 from builders.sources.ddtp import ddtp_training_pairs  # noqa: E402
+from csir.cli import main as csir  # noqa: E402
 from evaluation.results import load_results  # noqa: E402
 from evaluation.significance import bonferroni, paired_test  # noqa: E402
+from training.demo import minilm_path  # noqa: E402
 
 METRIC = "RR@10"
 OBJECTIVES = ("bi-encoder", "cross-encoder")

@@ -1,5 +1,5 @@
 import sys
 
-from builders.cli import main
+from csir.cli import main
 
 sys.exit(main())

@@ -17,14 +17,14 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Mapping
+from typing import Mapping
 
 import datasets
 import pyarrow.compute as pc
 
-from builders.errors import CsirError
 from builders.lexicons.base import Lexicon
 from builders.sources.pairs import rng_for
+from csir.errors import CsirError
 
 VARIANTS = ("zero-shot", "bl-cs", "ml-cs", "wiki-cs")
 # Treebank-style word tokens: hyphenated words stay whole ("well-known"); clitics split off as Treebank does

@@ -9,12 +9,12 @@ from pathlib import Path
 import datasets
 
 from builders.codeswitch import VARIANTS, CodeSwitchConfig, CodeSwitcher, codeswitch_dataset
-from builders.errors import CsirError
-from builders.hf_io import load_repo_dataset
 from builders.inputs import describe_rows_input, load_rows
-from builders.langs import check_lang
 from builders.lexicons.store import load_lexicons
 from builders.repo_writer import describe_input, read_manifest, write_dataset_repo
+from csir.errors import CsirError
+from csir.hub.load import load_repo_dataset
+from csir.langs import check_lang
 
 
 def _langs(value: str | None, field: str) -> list[str]:
@@ -42,7 +42,7 @@ def register(sub):
     p.add_argument("--append", action="store_true", help="add this config to an existing repo folder at --output")
     p.add_argument("--output", required=True)
     try:
-        from builders.publish.cli import add_publish_args
+        from csir.hub.cli import add_publish_args
         add_publish_args(p)
     except ImportError:
         pass
@@ -139,6 +139,6 @@ def run(args) -> int:
                "passage_ratio": {s: st["passage"]["ratio"] for s, st in stats.items()}}
     print(json.dumps(summary, ensure_ascii=False))
     if getattr(args, "push_to_hub", None):
-        from builders.publish.cli import publish_from_args
+        from csir.hub.cli import publish_from_args
         publish_from_args(out, args)
     return 0

@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 DDTP_LANGS = ["en", "de", "fr", "it", "da", "ja", "ru", "es", "pt_BR", "uk", "pl", "cs", "zh_CN"]
 DICT_PACKAGES = ["trans-de-en", "dict-freedict-eng-deu", "dict-freedict-eng-fra", "dict-freedict-eng-ita",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import datasets
 
-from builders.errors import CsirError, where
-from builders.hf_io import load_repo_dataset
+from csir.errors import CsirError, where
+from csir.hub.load import load_repo_dataset
 
 
 def _check_jsonl(path: Path, required: tuple[str, ...]) -> None:

@@ -13,7 +13,7 @@ from typing import Mapping
 
 import datasets
 
-from builders.atomic import atomic_dir
+from csir.atomic import atomic_dir
 
 MAX_ROWS_PER_SHARD = 500_000
 MANIFEST_NAME = "build_manifest.json"

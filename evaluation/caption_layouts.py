@@ -30,7 +30,7 @@ comes from (files of github.com/embeddings-benchmark/mteb unless said otherwise)
 Multi30K (MTEB's Multi30kT2IRetrieval / Multi30kI2TRetrieval: `vnahata/Multi30k-T2I` / `-I2T`, built by
 scripts/data/multi30k_retrieval/create_data.py) is already MTEB's standard layout with ISO 639-1 subsets
 (`de-corpus` -> images.parquet `id, image`; `de-queries` -> captions_de.parquet `id, text`; `de-qrels`), so
-`datasets_io` reads it. There and here, `--subsets deu` finds `de` (`evaluation.tasks.resolve_subset`).
+`datasets_io` reads it. There and here, `--subsets deu` finds `de` (`builders.evalsets.tasks.resolve_subset`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 from evaluation.card_tables import card_configs, column_names, read_table
 from evaluation.datasets_io import PREFERRED_SPLITS, RetrievalSubset
 
@@ -114,7 +114,7 @@ def _captions_subset(name: str, keys: list[str], images: dict[str, bytes], capti
 
 
 def _xtd10(layout: CaptionLayout, name: str, what: str, table) -> RetrievalSubset:
-    from evaluation.image_files import ImageFiles
+    from builders.evalsets.image_files import ImageFiles
 
     files = ImageFiles(layout.folder, layout.source)
     queries, qrels, top, images = {}, {}, {}, {}

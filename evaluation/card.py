@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from builders.atomic import atomic_file
-from builders.errors import CsirError
+from csir.atomic import atomic_file
+from csir.errors import CsirError
 from evaluation.results import load_results
 
 TASK_TYPE = {"clir": "cross-lingual-retrieval", "mlir": "multilingual-retrieval", "moir": "monolingual-retrieval"}

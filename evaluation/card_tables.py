@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 
 def card_configs(folder: Path) -> dict[str, dict[str, list[str]]]:

@@ -1,12 +1,16 @@
-"""`csir evaluate`, `csir evalset ddtp|mmarco`, `csir card update` (also `python -m evaluation ...`)."""
+"""`csir evaluate`, `csir card update` (also `python -m evaluation ...`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from builders.errors import CsirError
+from csir.errors import CsirError
+
+if TYPE_CHECKING:
+    from evaluation.runner import EvalConfig
 
 log = logging.getLogger(__name__)
 
@@ -56,32 +60,6 @@ def register(sub) -> None:
                    help="allow custom model code from the model repo")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     p.set_defaults(func=cmd_evaluate)
-
-    e = sub.add_parser("evalset", help="build an evaluation set in MTEB's retrieval layout")
-    esub = e.add_subparsers(dest="evalset", metavar="SET", required=True)
-    d = esub.add_parser("ddtp", help="DDTP held-out packages: X-en, en-X, X-X and MLIR subsets")
-    d.add_argument("--ddtp-dir", required=True, help="folder with Translation-<lang> files (see README)")
-    d.add_argument("--output", required=True)
-    d.add_argument("--langs", default="en,de,fr,it")
-    d.add_argument("--pairs", help="only these pairs (default: all X-en, en-X, X-X, X-mlir)")
-    d.add_argument("--setup", default="clir,moir,mlir")
-    d.add_argument("--top-k", type=int, default=100, help="English BM25 candidates per query")
-    d.add_argument("--max-queries", type=int)
-    d.add_argument("--max-docs", type=int)
-    d.add_argument("--seed", type=int, default=0)
-    d.set_defaults(func=cmd_evalset_ddtp)
-    m = esub.add_parser("mmarco", help="MS MARCO dev small + mMARCO translations (CLIR, MLIR, MoIR)")
-    m.add_argument("--msmarco-dir", required=True, help="MS MARCO files: collection.tsv, queries.dev.small.tsv, "
-                                                         "qrels.dev.small.tsv, optional top1000.dev")
-    m.add_argument("--mmarco-dir", required=True, help="mMARCO translations (unicamp-dl/mmarco layout)")
-    m.add_argument("--output", required=True)
-    m.add_argument("--langs", default="en,de,it")
-    m.add_argument("--pairs")
-    m.add_argument("--setup", default="clir,moir,mlir")
-    m.add_argument("--top-k", type=int, default=1000)
-    m.add_argument("--max-queries", type=int)
-    m.add_argument("--seed", type=int, default=0)
-    m.set_defaults(func=cmd_evalset_mmarco)
 
     if "card" not in sub.choices:
         c = sub.add_parser("card", help="model cards")
@@ -148,35 +126,6 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_evalset_ddtp(args) -> int:
-    from builders.langs import check_lang
-    from evaluation.evalsets import EvalsetConfig, build_ddtp_evalset
-    from evaluation.tasks import filter_setups, parse_pair
-
-    langs = [check_lang(x, "--langs") for x in _csv(args.langs)]
-    setups = _csv(args.setup)
-    cfg = EvalsetConfig(langs=langs, setups=setups, top_k=args.top_k, max_queries=args.max_queries,
-                        max_docs=args.max_docs, seed=args.seed)
-    pairs = filter_setups([parse_pair(p) for p in _csv(args.pairs)], setups) if args.pairs else None
-    out = build_ddtp_evalset(args.ddtp_dir, args.output, cfg, pairs)
-    print(f"wrote {out}")
-    return 0
-
-
-def cmd_evalset_mmarco(args) -> int:
-    from builders.langs import check_lang
-    from evaluation.evalsets import EvalsetConfig, build_mmarco_evalset
-    from evaluation.tasks import filter_setups, parse_pair
-
-    langs = [check_lang(x, "--langs") for x in _csv(args.langs)]
-    setups = _csv(args.setup)
-    cfg = EvalsetConfig(langs=langs, setups=setups, top_k=args.top_k, max_queries=args.max_queries, seed=args.seed)
-    pairs = filter_setups([parse_pair(p) for p in _csv(args.pairs)], setups) if args.pairs else None
-    out = build_mmarco_evalset(args.msmarco_dir, args.mmarco_dir, args.output, cfg, pairs)
-    print(f"wrote {out}")
-    return 0
-
-
 def cmd_card_update(args) -> int:
     from evaluation.card import update_card
 
@@ -187,6 +136,6 @@ def cmd_card_update(args) -> int:
 
 def main(argv=None) -> int:
     """`python -m evaluation COMMAND ...` / `accelerate launch -m evaluation COMMAND ...`: the `csir` commands."""
-    from builders.cli import main as csir_main
+    from csir.cli import main as csir_main
 
     return csir_main(argv)

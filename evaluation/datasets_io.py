@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 log = logging.getLogger(__name__)
 ROLES = {"corpus": ("corpus",), "queries": ("queries",), "qrels": ("qrels", "default"), "top_ranked": ("top_ranked",)}
@@ -110,7 +109,7 @@ class RetrievalDataset:
                                image_column(queries_ds, self.source, self._config(subset, "queries")))
 
     def _read(self, config: str, split: str | None):
-        from builders.hf_io import load_repo_dataset  # content-keyed cache: a rebuilt folder is never read stale
+        from csir.hub.load import load_repo_dataset  # content-keyed cache: a rebuilt folder is never read stale
 
         try:
             dsd = load_repo_dataset(str(self.local_dir), config)
@@ -230,8 +229,12 @@ def open_dataset(source: str, revision: str | None = None) -> RetrievalDataset:
 def _hub_snapshot(repo_id: str, revision: str | None) -> tuple[Path, str]:
     """Download (or find in the cache) the dataset repo at `revision`; return its folder and commit."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
         local = snapshot_download(repo_id, repo_type="dataset", revision=revision)

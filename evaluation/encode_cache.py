@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from builders.atomic import atomic_file
+from csir.atomic import atomic_file
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 log = logging.getLogger(__name__)
 ENCODER_SUFFIXES = ("Model", "ForMaskedLM", "ForPreTraining")
@@ -93,7 +93,7 @@ def resolve_model_path(spec: ModelSpec) -> tuple[Path, str]:
     """Local folder (its git commit or content hash) or Hub snapshot (its commit)."""
     p = Path(spec.name)
     if p.is_dir():
-        from evaluation.datasets_io import _git, _is_git_root, content_hash
+        from evaluation.datasets_io import _git, _is_git_root
 
         if _is_git_root(p):
             commit = _git(p, "rev-parse", "--verify", "--quiet", f"{spec.revision or 'HEAD'}^{{commit}}")
@@ -108,8 +108,12 @@ def resolve_model_path(spec: ModelSpec) -> tuple[Path, str]:
                             f"'{spec.revision}'")
         return p, _folder_hash(p)
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
         local = snapshot_download(spec.name, revision=spec.revision,

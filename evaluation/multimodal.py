@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 from evaluation.models import LoadedModel, ModelSpec
 
 DUAL_ENCODER_TYPES = ("clip", "siglip", "siglip2", "vision-text-dual-encoder", "chinese_clip", "altclip", "blip")

@@ -6,8 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from builders.atomic import atomic_file
-from builders.errors import CsirError
+from csir.atomic import atomic_file
+from csir.errors import CsirError
 from evaluation.metrics import mteb_name
 
 MARK = "†"

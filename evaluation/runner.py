@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from builders.errors import CsirError
+from builders.evalsets.tasks import SETUPS, Pair, pair_from_subset, parse_pair, resolve_subset
 from builders.repo_writer import library_versions, read_manifest
+from csir.errors import CsirError
 from evaluation.datasets_io import RetrievalDataset, RetrievalSubset, open_dataset
 from evaluation.distributed import Dist
 from evaluation.encode_cache import EncodeCache
 from evaluation.metrics import CORE, DEFAULT_MEASURES, evaluate_run, mteb_name, run_from_records, validate_measures
 from evaluation.models import LoadedModel, ModelSpec, load_model, resolve_model_path
-from evaluation.tasks import SETUPS, Pair, pair_from_subset, parse_pair, resolve_subset
 
 log = logging.getLogger(__name__)
 TASKS = {
@@ -277,7 +277,7 @@ def _result(job: Job, sub: RetrievalSubset, model: LoadedModel, cfg: EvalConfig,
                  "exhaustive": "every (query, passage) pair scored"}[stage]
     langs = []
     if job.pair:
-        from builders.langs import to_iso3
+        from csir.langs import to_iso3
 
         langs = [to_iso3(job.pair.query_lang)] + ([to_iso3(job.pair.passage_lang)] if job.pair.passage_lang != "mlir"
                                                    else sorted({to_iso3(v) for v in (sub.doc_lang or {}).values()}))
@@ -308,7 +308,7 @@ def _result(job: Job, sub: RetrievalSubset, model: LoadedModel, cfg: EvalConfig,
 
 def run_evaluation(cfg: EvalConfig) -> dict:
     """Evaluate; returns {"results": [result dicts], "computed": n, "skipped": n, "model_dir": Path}."""
-    from builders.atomic import atomic_file
+    from csir.atomic import atomic_file
 
     _check(cfg)
     dist = Dist()

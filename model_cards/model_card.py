@@ -12,7 +12,7 @@ from typing import Mapping
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 from .dataset_card import CITATION, _template
 

@@ -8,8 +8,8 @@ import datasets
 import pytest
 
 from builders.codeswitch import CodeSwitchConfig, CodeSwitcher, codeswitch_dataset, dynamic_codeswitch_transform
-from builders.errors import CsirError
 from builders.lexicons import Lexicon, read_pair_file
+from csir.errors import CsirError
 
 LEX_DE = Lexicon.from_pairs([("house", "Haus", 1), ("dog", "Hund", 1), ("new york", "New York", 1), ("the", "das", 1),
                              ("new", "neu", 1), ("york", "Yorck", 1), ("search", "Suche", 1), ("engine", "Maschine", 1),

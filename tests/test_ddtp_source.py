@@ -1,9 +1,9 @@
 import datasets
 import pytest
 
-from builders.errors import CsirError
 from builders.repo_writer import read_manifest, write_dataset_repo
 from builders.sources.ddtp import ddtp_training_pairs, is_heldout, load_ddtp, parse_translation_file
+from csir.errors import CsirError
 
 
 def test_parse_fixture_joins_languages(fixtures):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from builders.publish import publish_folder
+from csir.hub import publish_folder
 from evaluation.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -6,7 +6,7 @@ import ir_measures
 import pytest
 import pytrec_eval
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 from evaluation.metrics import evaluate_run, judged_queries, mteb_name, rank, run_from_records
 
 

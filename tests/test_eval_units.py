@@ -7,15 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from builders.errors import CsirError
+from builders.evalsets.tasks import Pair, default_pairs, pair_from_subset, parse_pair
+from csir.errors import CsirError
 from evaluation.encode_cache import EncodeCache
 from evaluation.models import ModelSpec, detect_kind, load_model
 from evaluation.significance import bonferroni, compare, paired_test
-from evaluation.tasks import Pair, default_pairs, pair_from_subset, parse_pair
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fixtures.evaluation.tiny_models import (build_bi_encoder, build_cross_encoder, build_decoder,  # noqa: E402
-                                             build_plain_encoder)
+from fixtures.evaluation.tiny_models import build_bi_encoder, build_cross_encoder, build_decoder, build_plain_encoder  # noqa: E402
 
 METRIC = Path(__file__).parents[1] / "evaluation" / "metric" / "csir_retrieval.py"
 

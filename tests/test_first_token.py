@@ -3,9 +3,16 @@
 import numpy as np
 import pytest
 import torch
-from transformers import (BertConfig, BertForSequenceClassification, DistilBertConfig,
-                          DistilBertForSequenceClassification, ElectraConfig, ElectraForSequenceClassification,
-                          XLMRobertaConfig, XLMRobertaForSequenceClassification)
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+    ElectraConfig,
+    ElectraForSequenceClassification,
+    XLMRobertaConfig,
+    XLMRobertaForSequenceClassification,
+)
 
 from evaluation.first_token import FirstTokenLayer, first_token_last_layer, last_layer_slot
 

@@ -6,11 +6,11 @@ import datasets
 import numpy as np
 import pytest
 
-from builders.errors import CsirError
 from builders.lexicons import Lexicon, load_lexicon, precision_at_k, read_pair_file
 from builders.lexicons.clwe import build_clwe_lexicon
 from builders.lexicons.dictionaries import read_ding, read_freedict
 from builders.lexicons.titles import iter_sql_rows, read_titles_tsv, read_wikipedia_dumps
+from csir.errors import CsirError
 
 
 def csir(*args, cwd=None):

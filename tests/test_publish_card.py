@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from builders.errors import CsirError
-from builders.publish.card import refresh_card, split_front_matter, validate_card
-from builders.publish.files import list_folder, stage_folder
 from publish_samples import CONFIG, write_cs_dataset
+
+from csir.errors import CsirError
+from csir.hub.card_check import refresh_card, split_front_matter, validate_card
+from csir.hub.files import list_folder, stage_folder
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

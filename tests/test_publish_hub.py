@@ -10,13 +10,13 @@ from pathlib import Path
 
 import huggingface_hub
 import pytest
+from hub_recorder import HubRecorder
 from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import HfHubHTTPError
-
-from builders.errors import CsirError
-from builders.publish import RetryPolicy, publish_folder
-from hub_recorder import HubRecorder
 from publish_samples import CONFIG, write_cs_dataset
+
+from csir.errors import CsirError
+from csir.hub import RetryPolicy, publish_folder
 
 REPO = "csir-test/cs-pairs"
 FAST = RetryPolicy(attempts=3, base_s=0.01)
@@ -61,7 +61,7 @@ def test_publish_one_commit_one_tag_then_noop(hub, tmp_path):
     assert result.url == f"{hub.endpoint}/datasets/{REPO}/tree/v1.0.0"
     # what is stored under the tag is what the folder holds (README pinned to the version)
     stored = repo.commits[result.commit_sha].files
-    assert f'revision="v1.0.0"' in stored["README.md"].data.decode()
+    assert 'revision="v1.0.0"' in stored["README.md"].data.decode()
     train = f"data/{CONFIG}/train-00000-of-00001.parquet"
     assert hub.lfs[stored[train].lfs_oid] == (folder / train).read_bytes()
     assert f"This version (v1.0.0) is commit `{result.commit_sha}`." in (folder / "README.md").read_text()

@@ -6,13 +6,13 @@ import argparse
 import subprocess
 
 import pytest
-
-from builders.cli import main
-from builders.errors import CsirError
-from builders.publish import publish_folder
-from builders.publish.cli import add_publish_args, publish_from_args
-from builders.publish.local_store import LocalStore
 from publish_samples import CONFIG, write_cs_dataset
+
+from csir.cli import main
+from csir.errors import CsirError
+from csir.hub import publish_folder
+from csir.hub.cli import add_publish_args, publish_from_args
+from csir.hub.local_store import LocalStore
 
 REPO = "csir-test/cs-pairs"
 
@@ -130,7 +130,7 @@ def test_concurrent_main_move_is_refused(tmp_path, v1, v2):
     """Refs move in one transaction that checks the old values: a publish racing another one fails cleanly."""
     store = tmp_path / "store"
     publish(v1, store, "v1.0.0")
-    from builders.publish.files import stage_folder
+    from csir.hub.files import stage_folder
 
     local = LocalStore(store, "dataset", REPO)
     plan = local.plan(stage_folder(v2), "v2.0.0", force=False, dry_run=False)

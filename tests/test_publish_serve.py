@@ -12,11 +12,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from builders.publish import publish_folder
-from builders.publish.local_store import LocalStore
-from builders.publish.serve import parse_request
 from publish_samples import CONFIG, pair_rows, write_cs_dataset, write_tiny_model
+
+from csir.hub import publish_folder
+from csir.hub.local_store import LocalStore
+from csir.hub.serve import parse_request
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = "csir-test/cs-pairs"

@@ -6,11 +6,20 @@ from collections import Counter
 import datasets
 import pytest
 
-from builders.errors import CsirError
 from builders.sources.mmarco import MMARCO_LANGUAGES, MMarco, load_mmarco_translations, mmarco_language, mmarco_name
-from builders.sources.msmarco import (HubMsMarco, TsvMsMarco, load_msmarco_dev, msmarco_stream_pairs,
-                                      msmarco_training_pairs, open_msmarco, read_id_text, read_qrels, read_top1000,
-                                      read_triples)
+from builders.sources.msmarco import (
+    HubMsMarco,
+    TsvMsMarco,
+    load_msmarco_dev,
+    msmarco_stream_pairs,
+    msmarco_training_pairs,
+    open_msmarco,
+    read_id_text,
+    read_qrels,
+    read_top1000,
+    read_triples,
+)
+from csir.errors import CsirError
 
 RND_SHUF = "msmarco-qidpidtriples.rnd-shuf.train.tsv"
 FULL2 = "qidpidtriples.train.full.2.tsv.gz"
@@ -274,8 +283,8 @@ def test_mmarco_missing_ids_and_files(mm, fixtures):
 # ------------------------------------------------------------------------------------------------ CLI
 
 def test_cli_writes_a_loadable_repo_deterministically(ms, tmp_path):
-    from builders.cli import main
     from builders.repo_writer import read_manifest
+    from csir.cli import main
 
     outs = []
     for name in ("a", "b"):

@@ -4,7 +4,7 @@ import pytest
 from huggingface_hub import EvalResult, ModelCard
 from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 from model_cards.dataset_card import CITATION
 from model_cards.model_card import render_model_card
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 from training.config import TrainConfig, load_config, non_default_fields, parse_overrides
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 from training.config import load_config
 from training.loop import list_checkpoints, train
 
@@ -159,7 +159,7 @@ def test_decoder_base_model_is_refused_before_training(tmp_path):
 
 def test_paper_config_dry_run_on_fixture_folder_with_config_name(tmp_path):
     """configs/ce-mminilm-bl-cs-en-de.yaml on a code-switched dataset folder built from the MS MARCO fixtures."""
-    from builders.cli import main as csir
+    from csir.cli import main as csir
 
     pairs, cs = tmp_path / "msmarco-pairs", tmp_path / "msmarco-cs"
     assert csir(["msmarco-pairs", "--source", str(ROOT / "tests/fixtures/msmarco"), "--negatives", "4",
@@ -233,7 +233,7 @@ def test_length_grouped_batches_are_deterministic_and_tighter():
 
 
 def test_csir_train_runs_the_same_code_in_process(tmp_path, capsys):
-    from builders.cli import main as csir
+    from csir.cli import main as csir
 
     out = tmp_path / "model"
     assert csir(["train", "--config", str(CE), "--output-dir", str(out), "--data.path", str(PAIRS),

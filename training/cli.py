@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 from .config import load_config, parse_overrides
 

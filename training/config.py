@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from builders.errors import CsirError, where
+from csir.errors import CsirError, where
 
 from .publishing import publish_field_problem
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from builders.errors import CsirError, where
+from csir.errors import CsirError, where
 
 from .config import DataConfig, TrainConfig
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -22,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from builders.atomic import atomic_dir
-from builders.errors import CsirError, where
+from csir.atomic import atomic_dir
+from csir.errors import CsirError, where
 from evaluation.models import saved_prompts
 
 from .config import TrainConfig, non_default_fields, to_dict

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 from .publishing import check_publish, publish_field_problem, publish_model
 
@@ -159,7 +159,7 @@ def train_image_text(cfg: ImageTextConfig) -> Path:
     from tqdm.auto import tqdm
     from transformers import AutoTokenizer, CLIPImageProcessor
 
-    from builders.hf_io import load_repo_dataset
+    from csir.hub.load import load_repo_dataset
     from evaluation.multimodal import image_column, to_rgb
 
     set_seed(cfg.seed)
@@ -230,7 +230,7 @@ def train_image_text(cfg: ImageTextConfig) -> Path:
         log.info("epoch %d: loss %.4f", epoch + 1, history[-1]["loss"])
     out_dir = Path(cfg.output_dir)
     if accelerator.is_main_process:
-        from builders.atomic import atomic_dir
+        from csir.atomic import atomic_dir
         from model_cards.multimodal_card import render_image_text_card
 
         with atomic_dir(out_dir) as tmp:

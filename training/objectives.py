@@ -10,15 +10,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from builders.errors import CsirError, where
+from csir.errors import CsirError, where
 
 
 def check_base_model(name: str, revision: str | None, objective: str, trust_remote_code: bool = False,
                      source: str = "config") -> dict:
     """Fail before training unless `name` is an encoder usable for the objective; returns facts for the card."""
     from transformers import AutoConfig
-    from transformers.models.auto.modeling_auto import (MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
-                                                        MODEL_MAPPING_NAMES)
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+        MODEL_MAPPING_NAMES,
+    )
 
     try:
         config = AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)

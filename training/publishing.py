@@ -28,7 +28,7 @@ def check_publish(cfg) -> None:
     """A bad repo id, version or store fails before training, not after hours of it."""
     if not cfg.push_to_hub:
         return
-    from builders.publish.api import check_publish_args
+    from csir.hub.publish import check_publish_args
 
     check_publish_args(cfg.push_to_hub, "model", cfg.version or "",
                        "local" if cfg.publish_target == "store" else cfg.publish_target,
@@ -37,7 +37,7 @@ def check_publish(cfg) -> None:
 
 def publish_model(cfg, output_dir: Path) -> dict:
     """Final model folder -> Hub or local store, tagged with `version`; the publish result as a dict."""
-    from builders.publish.api import publish_folder
+    from csir.hub.publish import publish_folder
 
     result = publish_folder(output_dir, cfg.push_to_hub, repo_type="model", version=cfg.version,
                             target=cfg.publish_target, store_dir=cfg.store_dir, private=cfg.private)

@@ -20,8 +20,8 @@ def is_tiny(name: str) -> bool:
 
 def build_vocab(texts: Iterable[str], max_words: int = 2000) -> dict[str, int]:
     """Deterministic vocab: specials, all characters (both forms), then the most frequent words."""
-    from tokenizers.pre_tokenizers import BertPreTokenizer
     from tokenizers.normalizers import BertNormalizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
 
     norm = BertNormalizer(lowercase=True, strip_accents=None)
     pre = BertPreTokenizer()

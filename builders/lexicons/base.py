@@ -11,7 +11,7 @@ from typing import Iterable, Mapping
 
 import datasets
 
-from builders.errors import CsirError, where
+from csir.errors import CsirError, where
 
 LEXICON_FEATURES = datasets.Features({
     "source": datasets.Value("string"),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from builders.errors import CsirError
-from builders.langs import check_lang
 from builders.lexicons.base import precision_at_k, read_gold
 from builders.lexicons.store import lexicon_config_name, write_lexicon_repo
 from builders.repo_writer import describe_input
+from csir.errors import CsirError
+from csir.langs import check_lang
 
 DICT_LICENCES = {
     "ding": ("GPL-2.0-or-later", "Ding dictionary (trans-de-en) © Frank Richter, TU Chemnitz, GPL-2.0-or-later."),
@@ -31,7 +31,7 @@ def _common(p: argparse.ArgumentParser):
 
 def _publish_args(p):
     try:
-        from builders.publish.cli import add_publish_args
+        from csir.hub.cli import add_publish_args
     except ImportError:
         return
     add_publish_args(p)
@@ -84,7 +84,7 @@ def _finish(args, method, lexicon, inputs, parameters, license_default, attribut
         summary.update({k: v for k, v in gold[name].items()})
     print(json.dumps(summary, ensure_ascii=False))
     if getattr(args, "push_to_hub", None):
-        from builders.publish.cli import publish_from_args
+        from csir.hub.cli import publish_from_args
         publish_from_args(out, args)
     return 0
 

@@ -14,8 +14,8 @@ import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
-from builders.errors import CsirError, where
 from builders.lexicons.base import Lexicon
+from csir.errors import CsirError, where
 
 
 def read_vec(path: str | os.PathLike, max_vocab: int | None = None) -> tuple[list[str], np.ndarray]:

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from builders.errors import CsirError, where
 from builders.lexicons.base import Lexicon, read_pair_file
+from csir.errors import CsirError, where
 
 _ANNOTATION = re.compile(r"\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|<[^>]*>|/[^/]*/")
 _SPACE = re.compile(r"\s+")

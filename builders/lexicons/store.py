@@ -9,10 +9,10 @@ from typing import Mapping
 import datasets
 import yaml
 
-from builders.errors import CsirError
-from builders.hf_io import load_repo_dataset
 from builders.lexicons.base import Lexicon, read_pair_file
 from builders.repo_writer import describe_input, write_dataset_repo
+from csir.errors import CsirError
+from csir.hub.load import load_repo_dataset
 
 
 def lexicon_config_name(method: str, src: str, tgt: str) -> str:
@@ -97,7 +97,7 @@ def load_lexicon(spec: str, src: str, tgt: str) -> Lexicon:
 
 def load_lexicons(specs: Mapping[str, str | list[str]], src: str = "en") -> dict[str, Lexicon]:
     """{lang: spec or [specs]} → {lang: Lexicon}; several lexicons per language merge in order (first wins)."""
-    from builders.langs import check_lang
+    from csir.langs import check_lang
 
     out = {}
     for lang, spec_list in specs.items():

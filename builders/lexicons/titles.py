@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from builders.errors import CsirError, where
 from builders.lexicons.base import Lexicon
+from csir.errors import CsirError, where
 
 _ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "b": "\b"}
 _PAREN = re.compile(r"\s*\([^)]*\)$")

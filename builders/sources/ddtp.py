@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from builders.errors import CsirError, where
+from csir.errors import CsirError, where
 
 FILE_RE = re.compile(r"Translation-([A-Za-z_%0-9]+?)(?:\.(gz|xz|lz4|bz2))?$")
 

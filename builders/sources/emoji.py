@@ -19,8 +19,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builders.errors import CsirError, where
 from builders.fetch import default_data_dir
+from csir.errors import CsirError, where
 
 IMAGES_PACKAGE = "emoji-datasource-google"
 LABELS_PACKAGE = "emojibase-data"

@@ -29,8 +29,8 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from builders.errors import CsirError
 from builders.sources.msmarco import read_id_text, read_qrels, read_run, read_triples  # noqa: F401 (re-exported)
+from csir.errors import CsirError
 
 MMARCO_REPO = "unicamp-dl/mmarco"
 # ISO 639-1 -> the language name mMARCO uses in file and config names (v2, 14 languages incl. English)

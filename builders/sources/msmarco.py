@@ -41,9 +41,9 @@ from typing import Iterable, Iterator, Protocol
 import datasets
 from tqdm.auto import tqdm
 
-from builders.errors import CsirError, where
-from builders.hf_io import load_repo_dataset  # content-keyed cache for local folders
 from builders.sources.pairs import PAIR_FEATURES
+from csir.errors import CsirError, where
+from csir.hub.load import load_repo_dataset  # content-keyed cache for local folders
 
 # The MS MARCO ids of each pair row, kept in a `-meta` config next to the pairs (same row order): the join keys
 # of translate-train (`csir msmarco-translate`).

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import datasets
 
-from builders.errors import CsirError
 from builders.inputs import describe_rows_input, load_rows
 from builders.sources.mmarco import MMARCO_REPO, MMarco, mmarco_language, mmarco_name
 from builders.sources.msmarco import PAIR_META_COLUMNS, collect_texts, pairs_dataset, read_id_text
+from csir.errors import CsirError
 
 SIDES = {"both": ("query", "passage"), "queries": ("query",), "passages": ("passage",)}
 ON_MISSING = ("error", "drop")

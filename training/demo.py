@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 
 @dataclass
@@ -60,7 +60,7 @@ def minilm_path() -> str:
 
 
 def _csir(*argv: str) -> None:
-    from builders.cli import main
+    from csir.cli import main
 
     code = main([str(a) for a in argv])
     if code:
@@ -75,7 +75,7 @@ def _step(n: int, total: int, text: str) -> float:
 def run_demo(cfg: DemoConfig) -> dict:
     from builders.fetch import default_data_dir, fetch_ddtp
     from builders.offline_example import ExampleConfig, build
-    from builders.publish.api import publish_folder
+    from csir.hub.publish import publish_folder
 
     t0 = time.time()
     out = Path(cfg.output).resolve()

@@ -13,13 +13,12 @@ import time
 from dataclasses import dataclass
 
 import httpx2  # huggingface_hub's HTTP client: its transport errors are what a dropped connection raises
-
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 from huggingface_hub.hf_api import RepoFile
 
-from builders.errors import CsirError
-from builders.publish.files import StagedFolder
+from csir.errors import CsirError
+from csir.hub.files import StagedFolder
 
 logger = logging.getLogger(__name__)
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}

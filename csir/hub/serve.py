@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import unquote
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 logger = logging.getLogger(__name__)
 REPO_TYPES = {"datasets", "models"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 ARCHIVES = ("*.tar.gz", "*.tgz", "*.tar")
 
@@ -40,9 +40,9 @@ class ImageFiles:
 
 
 def unpack(archive: Path, source: str) -> Path:
-    from builders.atomic import atomic_dir
     from builders.fetch import default_data_dir
     from builders.repo_writer import sha256_file
+    from csir.atomic import atomic_dir
 
     target = default_data_dir() / "unpacked" / sha256_file(archive)[:24]
     if target.is_dir():

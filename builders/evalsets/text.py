@@ -20,10 +20,10 @@ from pathlib import Path
 
 import datasets
 
-from builders.errors import CsirError
+from builders.evalsets.tasks import Pair, default_pairs
 from builders.repo_writer import describe_input, library_versions, write_dataset_repo
 from builders.sources.pairs import rng_for
-from evaluation.tasks import Pair, default_pairs
+from csir.errors import CsirError
 
 log = logging.getLogger(__name__)
 SPLIT = "test"

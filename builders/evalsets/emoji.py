@@ -17,11 +17,19 @@ from pathlib import Path
 
 import datasets
 
-from builders.errors import CsirError
-from builders.langs import to_iso3
 from builders.repo_writer import describe_input, write_dataset_repo
-from builders.sources.emoji import (DEFAULT_VERSIONS, IMAGES_PACKAGE, LABELS_PACKAGE, LICENSES, EmojiEntry,
-                                    fetch_emoji, is_heldout_emoji, load_emoji)
+from builders.sources.emoji import (
+    DEFAULT_VERSIONS,
+    IMAGES_PACKAGE,
+    LABELS_PACKAGE,
+    LICENSES,
+    EmojiEntry,
+    fetch_emoji,
+    is_heldout_emoji,
+    load_emoji,
+)
+from csir.errors import CsirError
+from csir.langs import to_iso3
 
 log = logging.getLogger(__name__)
 IMAGE_ROWS = datasets.Features({"id": datasets.Value("string"), "modality": datasets.Value("string"),
@@ -118,7 +126,7 @@ def build_emoji_evalset(npm_dir: str | os.PathLike | None, output: str | os.Path
             + "`)."),
         "source_datasets": [f"npm:{k}@{v}" for k, v in versions.items()],
     }
-    manifest = {"builder": "evaluation.multimodal_sets.build_emoji_evalset",
+    manifest = {"builder": "builders.evalsets.emoji.build_emoji_evalset",
                 "parameters": {"langs": cfg.langs, "directions": cfg.directions, "max_heldout": cfg.max_heldout,
                                "heldout_percent": 20},
                 "inputs": inputs, "package_versions": versions, "licenses": LICENSES,

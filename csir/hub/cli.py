@@ -14,8 +14,8 @@ import sys
 
 from huggingface_hub.errors import HfHubHTTPError
 
-from builders.errors import CsirError
-from builders.publish.api import REPO_TYPES, STORE_ENV, TARGETS, PublishResult, publish_folder
+from csir.errors import CsirError
+from csir.hub.publish import REPO_TYPES, STORE_ENV, TARGETS, PublishResult, publish_folder
 
 
 def _free(parser, *names: str) -> list[str]:
@@ -85,7 +85,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from builders.publish.serve import serve
+    from csir.hub.serve import serve
 
     if not args.store:
         raise CsirError(f"--store: required (or set {STORE_ENV})")

@@ -11,12 +11,12 @@ from pathlib import Path
 from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
-from builders.atomic import atomic_file
-from builders.errors import CsirError, where
-from builders.publish.card import refresh_card, validate_card
-from builders.publish.files import README, list_folder, stage_folder
-from builders.publish.hub import HubTarget, RetryPolicy
-from builders.publish.local_store import LocalStore
+from csir.atomic import atomic_file
+from csir.errors import CsirError, where
+from csir.hub.card_check import refresh_card, validate_card
+from csir.hub.files import README, list_folder, stage_folder
+from csir.hub.local_store import LocalStore
+from csir.hub.remote import HubTarget, RetryPolicy
 
 logger = logging.getLogger(__name__)
 VERSION_RE = re.compile(r"^v\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")

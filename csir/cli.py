@@ -10,19 +10,19 @@ import importlib
 import logging
 import sys
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 COMMAND_MODULES = [
     "builders.lexicons.cli",
     "builders.codeswitch_cli",
     "builders.offline_example",
-    "builders.demo",
+    "training.demo",
     "builders.models.cli",
-    "builders.publish.cli",
+    "csir.hub.cli",
     "builders.sources.msmarco",
     "builders.sources.msmarco_translate",
     "evaluation.cli",
-    "evaluation.multimodal_cli",
+    "builders.evalsets.cli",
     "training.cli",
 ]
 

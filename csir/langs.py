@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 ISO_639_1_TO_3 = {
     "af": "afr", "am": "amh", "ar": "ara", "as": "asm", "az": "aze", "be": "bel", "bg": "bul", "bn": "ben",

@@ -1,6 +1,6 @@
 """Publishing repo folders as versioned Hub repos: the Hugging Face Hub or a local git store (`csir hub serve`)."""
 
-from builders.publish.api import PublishResult, publish_folder
-from builders.publish.hub import RetryPolicy
+from csir.hub.publish import PublishResult, publish_folder
+from csir.hub.remote import RetryPolicy
 
 __all__ = ["PublishResult", "RetryPolicy", "publish_folder"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from builders.errors import CsirError
-from builders.langs import ISO_639_3_TO_1, check_lang, to_iso3
+from csir.errors import CsirError
+from csir.langs import ISO_639_3_TO_1, check_lang, to_iso3
 
 SETUPS = ("clir", "mlir", "moir")
 

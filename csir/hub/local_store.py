@@ -14,8 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from builders.errors import CsirError
-from builders.publish.files import StagedFolder
+from csir.errors import CsirError
+from csir.hub.files import StagedFolder
 
 ZERO = "0" * 40
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "csir publish", "GIT_AUTHOR_EMAIL": "csir@localhost",

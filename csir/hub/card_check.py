@@ -14,7 +14,7 @@ import re
 
 import yaml
 
-from builders.errors import CsirError, where
+from csir.errors import CsirError, where
 
 COMMIT_LINE_RE = re.compile(r"\n^This version \([^)\n]*\) is commit `[0-9a-f]{40}`\.[ \t]*\n", re.M)
 LOAD_CALL_RE = re.compile(

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builders.errors import CsirError
+from csir.errors import CsirError
 
 # Never published: VCS metadata, caches written by HF tools next to the files, and our own temp siblings.
 SKIP_DIRS = {".git", ".cache", "__pycache__"}

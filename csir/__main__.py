@@ -1,0 +1,5 @@
+import sys
+
+from csir.cli import main
+
+sys.exit(main())
