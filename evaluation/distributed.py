@@ -17,6 +17,13 @@ class Dist:
             # on a host without accelerators, `--multi_gpu` ranks talk over gloo (cpu=True), as in training
             self.state = PartialState(cpu=not _has_accelerator())
 
+    @classmethod
+    def local(cls) -> "Dist":
+        """This process alone, even inside a multi-process launch (training evaluates on rank 0 only)."""
+        dist = cls.__new__(cls)
+        dist.state = None
+        return dist
+
     @property
     def num_processes(self) -> int:
         return self.state.num_processes if self.state else 1

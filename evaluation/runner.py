@@ -6,23 +6,19 @@ under the overwrite strategy, and only then load the model — so a complete re-
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-
-import numpy as np
 
 from builders.evalsets.tasks import SETUPS, Pair, pair_from_subset, parse_pair, resolve_subset
 from builders.repo_writer import library_versions, read_manifest
 from csir.errors import CsirError
 from evaluation.datasets_io import RetrievalDataset, RetrievalSubset, open_dataset
 from evaluation.distributed import Dist
-from evaluation.encode_cache import EncodeCache
-from evaluation.metrics import CORE, DEFAULT_MEASURES, evaluate_run, mteb_name, run_from_records, validate_measures
+from evaluation.evaluator import FIRST_STAGES, RetrievalEvaluator, Scorer, norm_stage
+from evaluation.metrics import DEFAULT_MEASURES, mteb_name, validate_measures
 from evaluation.models import LoadedModel, ModelSpec, load_model, resolve_model_path
 
 log = logging.getLogger(__name__)
@@ -31,7 +27,6 @@ TASKS = {
     "mmarco": {"source": "codeswitch-ir/mmarco-retrieval", "doc": "MS MARCO dev small + mMARCO (csir evalset mmarco)"},
 }
 STRATEGIES = ("always", "never", "only-missing")
-FIRST_STAGES = ("bm25", "top_ranked", "dense", "none")
 LIBS = ("codeswitch-ir", "torch", "transformers", "sentence-transformers", "faiss-cpu", "datasets",
         "huggingface_hub", "accelerate", "numpy", "ir_measures", "bm25s")
 
@@ -168,104 +163,7 @@ def _is_current(path: Path, job: Job, cfg: EvalConfig) -> bool:
             and old.get("settings", {}).get("metrics") == sorted(cfg.metrics)
             and old.get("settings", {}).get("max_queries") == cfg.max_queries
             and old.get("settings", {}).get("top_k") == cfg.top_k
-            and (cfg.first_stage is None or old.get("settings", {}).get("first_stage") == _norm_stage(cfg.first_stage)))
-
-
-def _norm_stage(stage: str | None) -> str | None:
-    return {"bm25": "top_ranked", "none": "exhaustive"}.get(stage, stage) if stage else None
-
-
-def cap_queries(sub: RetrievalSubset, n: int | None, seed: int) -> RetrievalSubset:
-    """Keep `n` queries chosen by hash order (the same ids in every subset), and only their qrels."""
-    if n is None:
-        return sub
-    ids = sorted(q for q in sub.qrels if q in sub.queries)
-    ids = set(sorted(ids, key=lambda q: hashlib.sha256(f"{seed}:q:{q}".encode()).hexdigest())[:n])
-    sub.queries = {q: t for q, t in sub.queries.items() if q in ids}
-    sub.qrels = {q: d for q, d in sub.qrels.items() if q in ids}
-    if sub.top_ranked is not None:
-        sub.top_ranked = {q: d for q, d in sub.top_ranked.items() if q in ids}
-    return sub
-
-
-class Scorer:
-    """Turns a subset into (qid, docid, score) records for one loaded model, sharing the encode cache."""
-
-    def __init__(self, model: LoadedModel, cfg: EvalConfig, dist: Dist):
-        self.model, self.cfg, self.dist = model, cfg, dist
-        self.cache = EncodeCache(cfg.cache_dir, writable=dist.is_main)
-
-    def _embed(self, texts: list[str], side: str, dataset_revision: str) -> np.ndarray:
-        m = self.model
-        ns = EncodeCache.namespace(model=m.spec.name, revision=m.resolved_revision, side=side,
-                                   prompt=m.prompts.get(side), max_length=m.spec.max_length,
-                                   dataset_revision=dataset_revision)
-        meta = {"model": m.spec.name, "model_revision": m.resolved_revision, "side": side,
-                "prompt": m.prompts.get(side), "dataset_revision": dataset_revision}
-
-        def gather(mine, emb):
-            texts_all = self.dist.gather(mine)
-            rows = self.dist.gather(list(emb) if emb is not None else [])
-            return texts_all, np.asarray(rows, dtype=np.float32).reshape(len(texts_all), -1)
-
-        multi = self.dist.num_processes > 1
-        return self.cache.get(ns, texts, lambda t: m.encode(t, side, show_progress=len(t) > 256), meta,
-                              shard=self.dist.shard if multi else None, gather=gather if multi else None)
-
-    def records(self, sub: RetrievalSubset, stage: str, dataset_revision: str, timings: dict) -> list:
-        from evaluation.search import CrossEncoderScorer, candidate_pairs, dense_rerank, dense_search
-
-        if self.model.kind == "clip" or sub.corpus_images is not None or sub.query_images is not None:
-            from evaluation.multimodal import clip_records
-
-            return clip_records(self, sub, stage, dataset_revision, timings, self.cfg.dataset or "")
-        query_ids = [q for q in sub.queries]
-        max_cut = max([int(CORE.match(m).group(2)) for m in self.cfg.metrics if CORE.match(m)] + [self.cfg.top_k])
-        # re-ranking a recorded first stage: its first --top-k candidates per query (lists are in rank order)
-        top = {q: list(c)[:self.cfg.top_k] for q, c in sub.top_ranked.items()} if stage == "top_ranked" else None
-        if self.model.kind == "bi-encoder":
-            t0 = time.perf_counter()
-            q_emb = self._embed([sub.queries[q] for q in query_ids], "query", dataset_revision)
-            timings["encode_queries_s"] = time.perf_counter() - t0
-            if stage == "top_ranked":
-                doc_ids = list(dict.fromkeys(d for q in query_ids for d in top.get(q, []) if d in sub.corpus))
-            else:
-                doc_ids = list(sub.corpus)
-            t0 = time.perf_counter()
-            d_emb = self._embed([sub.corpus[d] for d in doc_ids], "document", dataset_revision)
-            timings["encode_corpus_s"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            if stage == "top_ranked":
-                recs = dense_rerank(q_emb, d_emb, query_ids, {d: i for i, d in enumerate(doc_ids)}, top)
-            else:
-                recs = dense_search(q_emb, d_emb, doc_ids, query_ids, max_cut if stage == "dense" else len(doc_ids))
-            timings["search_s"] = time.perf_counter() - t0
-            return recs
-        cands = top if stage == "top_ranked" else {q: list(sub.corpus) for q in query_ids}
-        keys, texts = candidate_pairs(query_ids, sub.queries, sub.corpus, cands)
-        idx = self.dist.shard(range(len(keys)))
-        t0 = time.perf_counter()
-        scorer = CrossEncoderScorer(self.model.model)
-        scores = scorer.score([texts[i] for i in idx], show_progress=len(idx) > 2000)
-        timings["rerank_s"] = time.perf_counter() - t0
-        timings["rerank_pairs"] = len(keys)
-        mine = [(keys[i][0], keys[i][1], float(s)) for i, s in zip(idx, scores)]
-        gathered = self.dist.gather(mine)
-        return list({(q, d): (q, d, s) for q, d, s in gathered}.values())  # de-duplicate across ranks
-
-
-def _stage_for(model: LoadedModel, cfg: EvalConfig, sub: RetrievalSubset, src: str) -> str:
-    dense_kinds = ("bi-encoder", "clip")
-    stage = _norm_stage(cfg.first_stage) or ("dense" if model.kind in dense_kinds else "top_ranked")
-    if stage == "top_ranked" and sub.top_ranked is None:
-        if cfg.first_stage is None and model.kind in dense_kinds:
-            return "dense"
-        raise CsirError(f"{src}: subset {sub.name} has no top_ranked candidates to re-rank; cross-encoders need "
-                        "them (or pass --first-stage none to score every passage)")
-    if stage == "dense" and model.kind == "cross-encoder":
-        raise CsirError("--first-stage dense needs a bi-encoder; a cross-encoder re-ranks top_ranked (bm25) or "
-                        "scores every passage (none)")
-    return stage
+            and (cfg.first_stage is None or old.get("settings", {}).get("first_stage") == norm_stage(cfg.first_stage)))
 
 
 def _result(job: Job, sub: RetrievalSubset, model: LoadedModel, cfg: EvalConfig, stage: str, res, timings: dict,
@@ -332,21 +230,23 @@ def run_evaluation(cfg: EvalConfig) -> dict:
 
         spec.device = device_for(dist, spec.device)
         model = load_model(spec)
-        scorer = Scorer(model, cfg, dist)
+        scorer = Scorer(model, cfg, dist)  # one encode cache for every job: texts shared by pairs encode once
+        evaluators: dict[int, RetrievalEvaluator] = {}
         for job in todo:
-            t_start = time.perf_counter()
-            sub = cap_queries(job.dataset.load(job.subset, cfg.split), cfg.max_queries, cfg.seed)
-            stage = _stage_for(model, cfg, sub, job.dataset.source)
-            timings: dict = {}
-            recs = scorer.records(sub, stage, job.dataset.resolved_revision, timings)
-            run = run_from_records(recs, source=f"{job.task}/{job.subset} run")
-            res = evaluate_run(sub.qrels, run, cfg.metrics)
-            timings["total_s"] = time.perf_counter() - t_start
+            key = id(job.dataset)
+            if key not in evaluators:
+                evaluators[key] = RetrievalEvaluator(
+                    job.dataset, [j.subset for j in todo if j.dataset is job.dataset], split=cfg.split,
+                    metrics=cfg.metrics, primary_metric=cfg.main_metric, first_stage=cfg.first_stage,
+                    top_k=cfg.top_k, max_queries=cfg.max_queries, seed=cfg.seed, batch_size=cfg.batch_size,
+                    cache_dir=cfg.cache_dir, name=job.task, dist=dist, keep_subsets=False)
+            ev = evaluators[key].evaluate_subset(model, job.subset, scorer)
+            res = ev.result
             if dist.is_main:
-                out = _result(job, sub, model, cfg, stage, res, timings, dist)
+                out = _result(job, ev.subset, model, cfg, ev.stage, res, ev.timings, dist)
                 with atomic_file(job.path) as fh:
                     json.dump(out, fh, indent=1, sort_keys=False, ensure_ascii=False)
-                log.info("%s %s %s: %s", job.task, job.subset, stage,
+                log.info("%s %s %s: %s", job.task, job.subset, ev.stage,
                          ", ".join(f"{k}={v:.4f}" for k, v in res.aggregate.items()))
             computed += 1
         dist.wait()
