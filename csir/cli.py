@@ -5,12 +5,12 @@ Each command module exposes `register(subparsers)`, which adds its parser and se
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import logging
 import sys
 
+from csir.argparser import CsirArgumentParser
 from csir.errors import CsirError
+from csir.logs import setup_logging
 
 COMMAND_MODULES = [
     "builders.lexicons.cli",
@@ -27,10 +27,11 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="csir", description="Code-switched training and evaluation for cross-lingual retrieval")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+def build_parser() -> CsirArgumentParser:
+    parser = CsirArgumentParser(prog="csir", description="Code-switched training and evaluation for cross-lingual retrieval")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, including the third-party messages hidden by default (csir/logs.py)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=CsirArgumentParser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    setup_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
     except CsirError as exc:

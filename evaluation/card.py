@@ -34,25 +34,41 @@ def eval_results_for(results: list[dict]):
 
 
 def update_card(model_dir: str | os.PathLike, results_dir: str | os.PathLike, model_name: str | None = None) -> Path:
+    """Merge `results_dir` into the card's `model-index` and `.eval_results/`.
+
+    The front matter is edited as YAML, not round-tripped through `ModelCardData` (which folds `model_name`
+    into `model-index` and drops the top-level key): every other key, its value and its place are kept.
+    """
     import yaml
-    from huggingface_hub import EvalResultEntry, ModelCard, ModelCardData
+    from huggingface_hub import EvalResultEntry
     from huggingface_hub._eval_results import eval_result_entries_to_yaml
+    from huggingface_hub.repocard_data import eval_results_to_model_index, model_index_to_eval_results
+
+    from csir.hub.card_check import split_front_matter
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise CsirError(f"--model: {model_dir} is not a folder")
     results = load_results(results_dir)
     readme = model_dir / "README.md"
-    card = ModelCard.load(readme) if readme.exists() else ModelCard.from_template(ModelCardData(), template_str="---\n{{ card_data }}\n---\n# {{ model_name | default('Model') }}\n")
-    data = card.data
-    data.model_name = model_name or data.model_name or results[0]["model"]["name"] or model_dir.name
+    meta, body = split_front_matter(readme.read_text(encoding="utf-8"), readme) if readme.exists() else ({}, None)
+    old_name, old_rows = None, []
+    if meta.get("model-index"):
+        try:
+            old_name, old_rows = model_index_to_eval_results(meta["model-index"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CsirError(f"{readme}: field 'model-index' is not in the Hub's format ({exc!r})") from None
+    name = model_name or meta.get("model_name") or old_name or results[0]["model"]["name"] or model_dir.name
     new = eval_results_for(results)
     key = lambda e: (e.dataset_type, e.dataset_config, e.dataset_split, e.metric_type)  # noqa: E731
     fresh = {key(e) for e in new}
-    data.eval_results = [e for e in (data.eval_results or []) if key(e) not in fresh] + new
-    text = str(card) if str(card).endswith("\n") else str(card) + "\n"
+    meta["model-index"] = eval_results_to_model_index(name, [e for e in old_rows if key(e) not in fresh] + new)
+    if "model_name" in meta or model_name:
+        meta["model_name"] = name
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    text = f"---\n{front}---\n" + (body if body is not None else f"# {name}\n")
     with atomic_file(readme) as fh:
-        fh.write(text)
+        fh.write(text if text.endswith("\n") else text + "\n")
     by_task: dict[str, list] = {}
     for r in results:
         s = next(iter(r["scores"].values()))[0]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from csir.errors import CsirError
+from csir.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from evaluation.runner import EvalConfig
@@ -37,15 +38,18 @@ def register(sub) -> None:
     p.add_argument("--pairs", help="query-passage language pairs, e.g. de-en,en-de,de-de,de-mlir")
     p.add_argument("--setup", help="comma-separated subset of clir,mlir,moir (default: all)")
     p.add_argument("--split", help="split to read (default: test, else dev)")
-    p.add_argument("--first-stage", choices=["bm25", "dense", "none"],
-                   help="bm25: re-rank the dataset's top_ranked candidates; dense: bi-encoder faiss search over the "
-                        "whole collection; none: score every passage (default: dense for bi-encoders, bm25 for "
-                        "cross-encoders)")
+    p.add_argument("--first-stage", choices=["top_ranked", "dense", "exhaustive", "bm25", "none"],
+                   help="top_ranked: re-rank the set's recorded first-stage candidates (its `top_ranked` configs; "
+                        "English BM25 for the DDTP and mMARCO sets); dense: bi-encoder faiss search over the whole "
+                        "collection; exhaustive: score every passage. Default: dense for bi-encoders, top_ranked "
+                        "for cross-encoders. Results and tables use these names (bm25 and none are accepted as "
+                        "aliases of top_ranked and exhaustive)")
     p.add_argument("--top-k", type=int, help="candidates / retrieved passages per query (default 100)")
     p.add_argument("--metrics", help="ir_measures names (default RR@10,nDCG@10,R@100)")
     p.add_argument("--main-metric", help="headline metric (default RR@10, as the paper)")
     p.add_argument("--baseline", help="results folder of a baseline run (paired tests, Bonferroni over pairs)")
-    p.add_argument("--output", help="results folder (default results/)")
+    p.add_argument("--output", help="results folder; results go to OUTPUT/<model>/<revision>/ (default: ./results "
+                                    "in the current folder, announced when used)")
     p.add_argument("--overwrite-strategy", choices=["always", "never", "only-missing"],
                    help="always: recompute; never: keep any existing result; only-missing (default): compute "
                         "missing or stale (other dataset revision/settings) results")
@@ -85,7 +89,7 @@ def eval_config(args) -> "EvalConfig":
         names = {f.name for f in dataclasses.fields(EvalConfig)}
         for k in base:
             if k not in names:
-                raise CsirError(f"{path}: field '{k}' is not an evaluation setting")
+                raise CsirError(f"{path}: field '{k}' is not an evaluation setting{did_you_mean(k, names)}")
     cli = {
         "model": args.model, "revision": args.revision, "model_name": args.model_name, "tasks": _csv(args.tasks),
         "dataset": args.dataset, "dataset_revision": args.dataset_revision, "subsets": _csv(args.subsets),
@@ -108,12 +112,21 @@ def eval_config(args) -> "EvalConfig":
     return EvalConfig(**merged)
 
 
+def _config_sets_output(path: str) -> bool:
+    import yaml
+
+    return bool((yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}).get("output"))
+
+
 def cmd_evaluate(args) -> int:
     from evaluation.results import load_results, write_summary
     from evaluation.runner import run_evaluation
     from evaluation.significance import compare
 
     cfg = eval_config(args)
+    default_output = not args.output and not (args.config and _config_sets_output(args.config))
+    if default_output:
+        log.info("no --output: writing results under %s/ (the default)", Path(cfg.output).resolve())
     baseline = load_results(cfg.baseline) if cfg.baseline else None
     out = run_evaluation(cfg)
     if not out["is_main"]:
@@ -121,8 +134,9 @@ def cmd_evaluate(args) -> int:
     tests = compare(out["results"], baseline, [cfg.main_metric], seed=cfg.seed) if baseline else None
     paths = write_summary(out["results"], out["model_dir"], cfg.metrics, cfg.main_metric, baseline, tests, cfg.plot)
     print((out["model_dir"] / "table.md").read_text(encoding="utf-8"))
-    print(f"computed {out['computed']}, kept {out['skipped']}; results in {out['model_dir']} "
-          f"({', '.join(p.name for p in paths.values())})")
+    where = out["model_dir"].resolve() if default_output else out["model_dir"]
+    print(f"computed {out['computed']}, kept {out['skipped']}; results in {where} "
+          f"({', '.join(p.name for p in paths.values())})" + (" (the default --output)" if default_output else ""))
     return 0
 
 

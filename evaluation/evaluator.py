@@ -35,7 +35,7 @@ from evaluation.encode_cache import EncodeCache
 from evaluation.metrics import CORE, DEFAULT_MEASURES, MetricResult, evaluate_run, run_from_records, validate_measures
 from evaluation.models import LoadedModel, ModelSpec, saved_prompts
 
-FIRST_STAGES = ("bm25", "top_ranked", "dense", "none")
+FIRST_STAGES = ("top_ranked", "dense", "exhaustive", "bm25", "none")  # bm25, none: aliases (norm_stage)
 
 
 def norm_stage(stage: str | None) -> str | None:
@@ -185,7 +185,7 @@ class RetrievalEvaluator:
                  batch_size: int = 32, cache_dir: str | None = None, name: str | None = None,
                  dist: Dist | None = None, keep_subsets: bool = True):
         if first_stage is not None and first_stage not in FIRST_STAGES:
-            raise CsirError(f"first_stage: '{first_stage}' (choose from bm25, dense, none)")
+            raise CsirError(f"first_stage: '{first_stage}' (choose from top_ranked, dense, exhaustive)")
         if top_k < 1:
             raise CsirError("top_k: must be >= 1")
         metrics = list(metrics)

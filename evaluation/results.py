@@ -75,38 +75,87 @@ def markdown_table(results: list[dict], measures: list[str], tests=None, baselin
     return "\n".join(lines) + "\n"
 
 
-def plot(results: list[dict], path: str | os.PathLike, main_metric: str = "RR@10", baseline: list[dict] | None = None,
-         tests=None) -> Path:
-    """Per-pair bars of the main metric (baseline beside the model when given), as a PNG (matplotlib Agg)."""
+def _pair_label(r: dict) -> str:
+    """`de-en` -> `DE→EN` (query → passage language); subsets without a pair keep their name."""
+    pair = r.get("pair")
+    if not pair or "-" not in pair:
+        return r["subset"]
+    q, p = pair.split("-", 1)
+    return f"{q.upper()}→{p.upper()}"
+
+
+def plot_figure(results: list[dict], main_metric: str = "RR@10", baseline: list[dict] | None = None, tests=None):
+    """The results plot as a matplotlib Figure that reads on its own: a title (model, task, baseline), axis
+    labels, one bar per language pair with its value on it, the baseline beside it, a legend under the axes,
+    and the first stage, query counts and the significance mark explained at the bottom."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    path = Path(path)
-    labels = [f"{r['task_name']}/{r.get('pair') or r['subset']}" for r in results]
+    model = results[0]["model"]["name"] if results else "model"
+    tasks = sorted({r["task_name"] for r in results})
+    stages = sorted({r["first_stage"]["name"] for r in results})
+    counts = sorted({_scores(r).get("num_queries") for r in results} - {None})
+    labels = [(f"{r['task_name']}\n" if len(tasks) > 1 else "") + _pair_label(r) for r in results]
     vals = [100 * _scores(r).get(mteb_name(main_metric), 0.0) for r in results]
     base = {(b["task_name"], b["subset"]): b for b in (baseline or [])}
     sig = {(t.subset, t.measure): t for t in (tests or [])}
     x = np.arange(len(results))
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(results) + 2), 3.6), dpi=100)
-    width = 0.4 if baseline is not None else 0.7
+    width_in = max(6.4, 1.1 * len(results) + 2.5)
+    fig, ax = plt.subplots(figsize=(width_in, 5.6), dpi=110)
+    width = 0.38 if baseline is not None else 0.6
+    bvals: list[float] = []
     if baseline is not None:
         bvals = [100 * _scores(base[(r["task_name"], r["subset"])]).get(mteb_name(main_metric), 0.0)
-                 if (r["task_name"], r["subset"]) in base else 0.0 for r in results]
-        ax.bar(x - width / 2, bvals, width, label=f"baseline: {baseline[0]['model']['name']}", color="#999999")
-    bars = ax.bar(x + (width / 2 if baseline is not None else 0), vals, width,
-                  label=results[0]["model"]["name"] if results else "model", color="#3b6ea8")
-    for r, bar in zip(results, bars):
+                 if (r["task_name"], r["subset"]) in base else float("nan") for r in results]
+        bars_base = ax.bar(x - width / 2, bvals, width, label=f"baseline: {baseline[0]['model']['name']}",
+                           color="#a6a6a6")
+        ax.bar_label(bars_base, [f"{b:.1f}" if b == b else "" for b in bvals], padding=2, fontsize=8,
+                     color="#555555")
+    bars = ax.bar(x + (width / 2 if baseline is not None else 0), vals, width, label=model, color="#3b6ea8")
+    marks = []
+    for r, v in zip(results, vals):
         t = sig.get((f"{r['task_name']}/{r['subset']}", main_metric))
-        if t is not None and t.significant:
-            ax.annotate(MARK, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom")
-    ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel(f"{main_metric} x100")
-    ax.set_ylim(0, max([*vals, 1.0]) * 1.15)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+        marks.append(f"{v:.1f}" + (MARK if t is not None and t.significant else ""))
+    ax.bar_label(bars, marks, padding=2, fontsize=9)
+    ax.set_xticks(x, labels, fontsize=10)
+    ax.set_xlabel("language pair (query → passage)", fontsize=10)
+    ax.set_ylabel(f"{main_metric} × 100", fontsize=10)
+    top = max([v for v in [*vals, *bvals] if v == v] + [1.0])
+    ax.set_ylim(0, top * 1.15)
+    ax.spines[["top", "right"]].set_visible(False)
+    title = f"{model}: {main_metric} on {', '.join(tasks)}"
+    if baseline is not None:
+        title += f", vs baseline {baseline[0]['model']['name']}"
+    ax.set_title("\n".join(textwrap.wrap(title, int(width_in * 9), break_on_hyphens=False)), fontsize=11)
+    notes = [f"First stage: {', '.join(stages)}. {main_metric} averaged over "
+             f"{'/'.join(str(c) for c in counts) or 'the'} queries per pair."]
+    if baseline is not None:
+        n = sum(1 for t in tests or [] if t.measure == main_metric)  # Bonferroni is per measure
+        notes.append(f"{MARK} = differs significantly from the baseline: paired t-test on per-query {main_metric}, "
+                     f"p < 0.05 after Bonferroni correction over {n} pair{'s' if n != 1 else ''}"
+                     + ("." if any(t.significant and t.measure == main_metric for t in tests or [])
+                        else " (no pair is)."))
+    lines = [w for note in notes for w in textwrap.wrap(note, int(width_in * 14), break_on_hyphens=False)]
+    fig.text(0.02, 0.015, "\n".join(lines), fontsize=8, ha="left", va="bottom", color="#333333")
+    legend_y = 0.03 + 0.03 * len(lines)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", bbox_to_anchor=(0.5, legend_y), ncol=2,
+               fontsize=9, frameon=False)
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.9, bottom=legend_y + 0.17)
+    return fig
+
+
+def plot(results: list[dict], path: str | os.PathLike, main_metric: str = "RR@10", baseline: list[dict] | None = None,
+         tests=None) -> Path:
+    """Write `plot_figure(...)` as a PNG (matplotlib Agg, atomically)."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig = plot_figure(results, main_metric, baseline, tests)
     with atomic_file(path, mode="wb") as fh:
         fig.savefig(fh, format="png")
     plt.close(fig)

@@ -49,7 +49,7 @@ class EvalConfig:
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_MEASURES))
     main_metric: str = "RR@10"
     baseline: str | None = None
-    output: str = "results"
+    output: str = "results"  # DEFAULT_OUTPUT; `csir evaluate` says so when --output is not given
     overwrite_strategy: str = "only-missing"
     batch_size: int = 32
     max_length: int | None = None
@@ -92,7 +92,7 @@ def _check(cfg: EvalConfig):
     if cfg.overwrite_strategy not in STRATEGIES:
         raise CsirError(f"--overwrite-strategy: '{cfg.overwrite_strategy}' (choose from {', '.join(STRATEGIES)})")
     if cfg.first_stage and cfg.first_stage not in FIRST_STAGES:
-        raise CsirError(f"--first-stage: '{cfg.first_stage}' (choose from bm25, dense, none)")
+        raise CsirError(f"--first-stage: '{cfg.first_stage}' (choose from top_ranked, dense, exhaustive)")
     bad = [s for s in cfg.setups if s not in SETUPS]
     if bad:
         raise CsirError(f"--setup: unknown setup '{bad[0]}' (choose from {', '.join(SETUPS)})")
@@ -250,7 +250,8 @@ def run_evaluation(cfg: EvalConfig) -> dict:
                          ", ".join(f"{k}={v:.4f}" for k, v in res.aggregate.items()))
             computed += 1
         dist.wait()
-        log.info("encode cache: %d texts encoded, %d reused", scorer.cache.encoded, scorer.cache.hits)
+        if scorer.cache.encoded or scorer.cache.hits:  # cross-encoders embed nothing
+            log.info("encode cache: %d texts encoded, %d reused", scorer.cache.encoded, scorer.cache.hits)
     results = [json.loads(j.path.read_text(encoding="utf-8")) for j in jobs] if dist.is_main else []
     for ds in {id(j.dataset): j.dataset for j in jobs}.values():
         ds.close()

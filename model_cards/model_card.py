@@ -98,7 +98,9 @@ def render_model_card(info: Mapping) -> str:
         log_history=info.get("log_history") or [],
         eval_results=eval_rows,
         versions=info.get("versions") or {},
-        repo_id=info.get("repo_id") or "ORG/NAME",
+        # published: the Hub id; not yet: the folder it was written to, so the snippet runs as printed
+        # (`csir publish` rewrites it to the repo id and pins the version: csir/hub/card_check.py)
+        repo_id=info.get("repo_id") or info.get("local_path") or "ORG/NAME",
         version=info.get("version"),
         citation=info.get("citation", CITATION),
     )

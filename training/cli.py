@@ -13,7 +13,9 @@ import argparse
 import logging
 import sys
 
+from csir.argparser import CsirArgumentParser
 from csir.errors import CsirError
+from csir.logs import setup_logging
 
 from .config import load_config, parse_overrides
 
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML config (fields of training.config.TrainConfig)")
     parser.add_argument("--output-dir", dest="output_dir_override", help="where the final model and its card go")
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug logging, including third-party messages hidden by default")
     parser.add_argument("--resume-from-checkpoint", dest="resume", metavar="latest|PATH",
                         help="resume from the newest checkpoint in <run_dir>/checkpoints, or from PATH")
 
@@ -52,8 +56,11 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-class _OverridesParser(argparse.ArgumentParser):
-    """Keeps arguments it does not know as config overrides instead of letting `csir` reject them."""
+class _OverridesParser(CsirArgumentParser):
+    """Keeps arguments it does not know as config overrides instead of letting `csir` reject them (a typo is
+    then answered by the config check, with "did you mean")."""
+
+    unknown_flags_are_errors = False
 
     def parse_known_args(self, args=None, namespace=None):
         namespace, extra = super().parse_known_args(args, namespace)
@@ -71,12 +78,12 @@ def register(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _OverridesParser(prog="python -m training", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_arguments(parser)
-    args, extra = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("accelerate").setLevel(logging.WARNING)
+    args = parser.parse_args(argv)
+    extra = args.overrides
+    setup_logging(getattr(args, "verbose", False))
     try:
         return run(args, extra)
     except CsirError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from csir.errors import CsirError, where
+from csir.suggest import did_you_mean
 
 from .publishing import publish_field_problem
 
@@ -204,8 +205,9 @@ def _check_unknown(cls, mapping: dict, source: str, prefix: str, lines: dict | N
         dotted = f"{prefix}{key}"
         if key not in names:
             line = (lines or {}).get(dotted)
-            raise CsirError(f"{where(source, line, dotted)} does not exist (valid fields of "
-                            f"{cls.__name__}: {', '.join(sorted(names))})")
+            hint = did_you_mean(key, names, prefix) or (f" (valid fields of {cls.__name__}: "
+                                                         f"{', '.join(sorted(names))})")
+            raise CsirError(f"{where(source, line, dotted)} does not exist{hint}")
         base, _ = _unwrap_optional(hints[key])
         if dataclasses.is_dataclass(base) and isinstance(value, dict):
             _check_unknown(base, value, source, dotted + ".", lines)
@@ -258,8 +260,9 @@ def _set_dotted(mapping: dict, dotted: str, value, source: str) -> None:
     for i, part in enumerate(parts):
         hints = typing.get_type_hints(cls)
         if part not in hints:
-            raise CsirError(f"{_field_loc(source, '.'.join(parts[:i + 1]))} does not exist "
-                            f"(valid fields of {cls.__name__}: {', '.join(sorted(hints))})")
+            hint = did_you_mean(part, hints, "--" + "".join(p + "." for p in parts[:i])) or (
+                f" (valid fields of {cls.__name__}: {', '.join(sorted(hints))})")
+            raise CsirError(f"{_field_loc(source, '.'.join(parts[:i + 1]))} does not exist{hint}")
         if i == len(parts) - 1:
             target[part] = value
             return

@@ -401,6 +401,7 @@ def _write_final(model, cfg: TrainConfig, output_dir: Path, source_info, base_fa
         "eval_results": _load_eval_results(cfg),
         "repo_id": cfg.push_to_hub,
         "version": cfg.version,
+        "local_path": str(output_dir),  # the Usage snippet until published (`csir publish` pins the Hub id)
     }
     with atomic_dir(output_dir) as tmp:
         model.save(str(tmp), create_model_card=False)

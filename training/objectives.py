@@ -96,4 +96,8 @@ class BiEncoderMNRL(nn.Module):
 def objective_module(model: nn.Module, cfg) -> nn.Module:
     if cfg.objective == "cross-encoder":
         return CrossEncoderBCE(model)
-    return BiEncoderMNRL(model, cfg.mnrl_scale, cfg.mnrl_gather_across_devices)
+    # one process has nothing to gather (sentence-transformers would warn "Trying to gather while
+    # torch.distributed is not available" on every run); called after Accelerator() set up the process group
+    multi = torch.distributed.is_available() and torch.distributed.is_initialized() and \
+        torch.distributed.get_world_size() > 1
+    return BiEncoderMNRL(model, cfg.mnrl_scale, cfg.mnrl_gather_across_devices and multi)
