@@ -150,6 +150,7 @@ def serve(store: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, log_
     except OSError as exc:
         raise CsirError(f"--port {port}: cannot listen on {host}: {exc}") from exc
     port = sock.getsockname()[1]
+    sock.listen(128)  # clients that connect as soon as the endpoint is printed wait in the backlog, not refused
     workdir = Path(tempfile.mkdtemp(prefix="csir-hub-serve-"))
     try:
         app = build_app(store, host, port, workdir)
