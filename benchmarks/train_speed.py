@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from csir.argparser import CsirArgumentParser  # noqa: E402
 
 
 def minilm_body(out: Path) -> str:
@@ -113,7 +114,7 @@ def windows(values: list[float], n: int) -> list[float]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CsirArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="all-minilm-l6-v2",
                    help="'all-minilm-l6-v2' (packaged, offline), 'tiny-random-bert', or a model path / Hub id")
     p.add_argument("--data", help="jsonl with query/passage/label (default: DDTP pairs from --ddtp-dir)")

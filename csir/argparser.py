@@ -21,15 +21,17 @@ _INVALID_CHOICE = re.compile(r"invalid choice: '?(?P<value>[^'\s]*)'? \(choose f
 class CsirArgumentParser(argparse.ArgumentParser):
     """argparse with `allow_abbrev=False`, unknown flags named first (with "did you mean"), one-line errors.
 
-    `unknown_flags_are_errors = False` (a subclass attribute) keeps unknown flags for the caller, as
+    `unknown_flags_are_errors=False` (argument or subclass attribute) keeps unknown flags for the caller, as
     `csir train` does with its `--field value` config overrides.
     """
 
     unknown_flags_are_errors = True
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, unknown_flags_are_errors: bool | None = None, **kwargs):
         kwargs["allow_abbrev"] = False
         super().__init__(*args, **kwargs)
+        if unknown_flags_are_errors is not None:
+            self.unknown_flags_are_errors = unknown_flags_are_errors
 
     # -- unknown flags -------------------------------------------------------------------------------
     def _takes_values(self, action: argparse.Action) -> str | int:

@@ -235,3 +235,15 @@ def test_evaluate_announces_its_default_output(tmp_path, monkeypatch, capsys, ca
     rev = next((work / "results").glob("*/*"))
     assert f"results in {rev} (table.md) (the default --output)" in out
     assert (rev / "ddtp" / "deu-eng.json").is_file()
+
+
+def test_no_plain_argparse_parser_left():
+    """Scripts outside the `csir` tree (benchmarks, `python -m training`) build their parsers from the same class."""
+    root = Path(__file__).parents[1]
+    plain = []
+    for folder in ("csir", "builders", "training", "evaluation", "model_cards", "benchmarks"):
+        for f in (root / folder).rglob("*.py"):
+            text = f.read_text(encoding="utf-8")
+            if f.name != "argparser.py" and "argparse.ArgumentParser(" in text:
+                plain.append(str(f.relative_to(root)))
+    assert plain == []
