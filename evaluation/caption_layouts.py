@@ -12,6 +12,11 @@ comes from (files of github.com/embeddings-benchmark/mteb unless said otherwise)
   `captions_tokenized_lowercase`, `image` (a raw `{bytes, path}` struct). For t2i, each caption is a query
   `query-<image_id>-<i>` whose relevant document is `corpus-<image_id>`. For i2t, the image is the query
   `query-<image_id>` and its captions `corpus-<image_id>-<i>` are all relevant.
+- **WIT** (`mteb/wit`; IGLUE's WIT retrieval test set, 11 languages). Source:
+  mteb/tasks/retrieval/multilingual/wit_t2i_retrieval.py (WITT2IRetrieval, t2i only in MTEB), which reads
+  `load_dataset("mteb/wit", split=lang)` and uses the columns `image_id`, `captions` (list) and `image`: the XM3600
+  row layout and ids (`query-<image_id>-<i>` -> `corpus-<image_id>`), so it is read by the same code (kind
+  `xm3600`, i2t offered as well).
 - **xFlickrCO** (`mteb/xflickrco`; before that `floschne/xflickrco`). Source:
   mteb/tasks/retrieval/multilingual/x_flickr30k_co_t2i_retrieval.py and x_flickr30k_co_i2t_retrieval.py
   (`load_dataset(path)[lang]`); columns from the `floschne/xflickrco` card. There is one `default` config with splits

@@ -1,4 +1,4 @@
-"""The real Hub image-text layouts (XM3600, xFlickrCO, XTD-10, Multi30K T2I/I2T) read by `csir evaluate`: a tiny
+"""The real Hub image-text layouts (XM3600, WIT, xFlickrCO, XTD-10, Multi30K T2I/I2T) read by `csir evaluate`: a tiny
 random CLIPModel scored end to end through the CLI on fixtures laid out as on the Hub, each metric checked against
 ranks computed here from the model's own embeddings; bad layouts and missing languages are one-line errors."""
 
@@ -100,6 +100,17 @@ def test_xm3600_t2i_and_i2t_deu(clip, tmp_path):
     qrels = {f"query-{fx.XM3600_IDS[c]}": {f"corpus-{fx.XM3600_IDS[c]}-{i}": 1 for i in range(2)} for c in ORDER}
     exp = _hand_scores(i_emb, t_emb, img_q, texts, qrels)
     _check(_result(tmp_path, "xm3600", "i2t-de"), exp)
+
+
+def test_wit_mteb_t2i_deu(clip, tmp_path):
+    """mteb/wit: XM3600's row layout (image_id, captions, image), one split per language; MTEB's ids."""
+    _evaluate(clip, HUB / "wit", "deu", tmp_path)
+    t_emb, i_emb = _embed(clip, [fx.CAPTIONS["de"][c][0] for c in ORDER], [fx.png(c) for c in ORDER])
+    ids = [fx.WIT_IDS[c] for c in ORDER]
+    exp = _hand_scores(t_emb, i_emb, [f"query-{k}-0" for k in ids], [f"corpus-{k}" for k in ids],
+                       {f"query-{k}-0": {f"corpus-{k}": 1} for k in ids})
+    r = _check(_result(tmp_path, "wit", "de"), exp)
+    assert r["scores"]["test"][0]["num_queries"] == 3
 
 
 def test_xflickrco_deu_and_eng(clip, tmp_path):

@@ -1,4 +1,4 @@
-"""`csir evalset ddtp|mmarco|emoji`: build evaluation sets in MTEB's retrieval layout."""
+"""`csir evalset ddtp|mmarco|emoji|flags`: build evaluation sets in MTEB's retrieval layout."""
 
 from __future__ import annotations
 
@@ -41,7 +41,17 @@ def register(sub) -> None:
     e.add_argument("--langs", default="en,de,fr,it,ja,es,ru,zh")
     e.add_argument("--directions", default="t2i,i2t", help="t2i (text->image), i2t (image->text)")
     e.add_argument("--max-heldout", type=int, help="cap on held-out emojis (quick runs)")
+    e.add_argument("--caption-langs", default="en", help="languages of the training captions (captions-<lang3> configs beyond en: translate-train)")
     e.set_defaults(func=cmd_evalset_emoji)
+
+    f = esub.add_parser("flags", help="country-flag image-text retrieval (npm svg-country-flags + CLDR names via "
+                                      "Babel), t2i and i2t")
+    f.add_argument("--output", required=True)
+    f.add_argument("--npm-dir", help="folder with svg-country-flags/package/ (default: npm pack into the raw cache)")
+    f.add_argument("--langs", default="en,de,fr,it,es,ja,ru,zh", help="evaluation languages (any CLDR locale)")
+    f.add_argument("--directions", default="t2i,i2t", help="t2i (text->image), i2t (image->text)")
+    f.add_argument("--caption-langs", default="en", help="languages of the training captions (captions-<lang3> configs beyond en: translate-train)")
+    f.set_defaults(func=cmd_evalset_flags)
 
 
 def cmd_evalset_ddtp(args) -> int:
@@ -79,7 +89,16 @@ def cmd_evalset_emoji(args) -> int:
 
     langs = [check_lang(x.strip(), "--langs") for x in args.langs.split(",") if x.strip()]
     cfg = EmojiSetConfig(langs=langs, directions=[d.strip() for d in args.directions.split(",") if d.strip()],
-                         max_heldout=args.max_heldout)
+                         max_heldout=args.max_heldout, caption_langs=_csv(args.caption_langs))
     out = build_emoji_evalset(args.npm_dir, args.output, cfg)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_evalset_flags(args) -> int:
+    from builders.evalsets.flags import FlagSetConfig, build_flags_evalset
+
+    cfg = FlagSetConfig(langs=_csv(args.langs), directions=_csv(args.directions), caption_langs=_csv(args.caption_langs))
+    out = build_flags_evalset(args.npm_dir, args.output, cfg)
     print(f"wrote {out}")
     return 0

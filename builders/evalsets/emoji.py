@@ -15,8 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import datasets
-
+from builders.evalsets.image_text import caption_configs, check_directions, retrieval_configs
 from builders.repo_writer import describe_input, write_dataset_repo
 from builders.sources.emoji import (
     DEFAULT_VERSIONS,
@@ -32,14 +31,6 @@ from csir.errors import CsirError
 from csir.langs import to_iso3
 
 log = logging.getLogger(__name__)
-IMAGE_ROWS = datasets.Features({"id": datasets.Value("string"), "modality": datasets.Value("string"),
-                                "image": datasets.Image()})
-TEXT_ROWS = datasets.Features({"id": datasets.Value("string"), "modality": datasets.Value("string"),
-                               "text": datasets.Value("string")})
-QRELS = datasets.Features({"query-id": datasets.Value("string"), "corpus-id": datasets.Value("string"),
-                           "score": datasets.Value("int32")})
-CAPTIONS = datasets.Features({"id": datasets.Value("string"), "image": datasets.Image(), "text": datasets.Value("string"),
-                             "tags": datasets.Sequence(datasets.Value("string")), "language": datasets.Value("string")})
 DEFAULT_LANGS = ["en", "de", "fr", "it", "ja", "es", "ru", "zh"]
 
 
@@ -48,58 +39,33 @@ class EmojiSetConfig:
     langs: list[str] = field(default_factory=lambda: list(DEFAULT_LANGS))
     directions: list[str] = field(default_factory=lambda: ["t2i", "i2t"])
     max_heldout: int | None = None     # cap on held-out emojis (quick runs); first by hexcode
+    caption_langs: list[str] = field(default_factory=lambda: ["en"])  # training captions (translate-train: more)
 
 
 def _image(e: EmojiEntry) -> dict:
     return {"bytes": e.image_path.read_bytes(), "path": e.image_path.name}
 
 
-def _images(entries, ids) -> datasets.Dataset:
-    return datasets.Dataset.from_dict({"id": ids, "modality": ["image"] * len(ids),
-                                       "image": [_image(e) for e in entries]}, features=IMAGE_ROWS)
-
-
-def _texts(ids, texts) -> datasets.Dataset:
-    return datasets.Dataset.from_dict({"id": ids, "modality": ["text"] * len(ids), "text": texts}, features=TEXT_ROWS)
-
-
-def _qrels(qids, dids) -> datasets.Dataset:
-    return datasets.Dataset.from_dict({"query-id": qids, "corpus-id": dids, "score": [1] * len(qids)}, features=QRELS)
-
-
 def build_emoji_evalset(npm_dir: str | os.PathLike | None, output: str | os.PathLike,
                         cfg: EmojiSetConfig | None = None) -> Path:
     """Fetch (unless `npm_dir` is given), join, split and write the set; returns the output folder."""
     cfg = cfg or EmojiSetConfig()
-    bad = [d for d in cfg.directions if d not in ("t2i", "i2t")]
-    if bad:
-        raise CsirError(f"--directions: unknown direction '{bad[0]}' (choose from t2i, i2t)")
+    check_directions(cfg.directions)
     root = Path(npm_dir) if npm_dir else fetch_emoji()
-    entries = load_emoji(root, cfg.langs)
+    entries = load_emoji(root, list(dict.fromkeys([*cfg.langs, *cfg.caption_langs])))
     heldout = [e for e in entries if is_heldout_emoji(e.hexcode) and all(l in e.labels for l in cfg.langs)]
     train = [e for e in entries if not is_heldout_emoji(e.hexcode)]
     if cfg.max_heldout:
         heldout = heldout[: cfg.max_heldout]
     if not heldout:
         raise CsirError(f"{root}: no held-out emoji has a label in every language of {', '.join(cfg.langs)}")
-    configs: dict[str, dict[str, datasets.Dataset]] = {}
-    img_ids = [e.hexcode for e in heldout]
-    for lang in cfg.langs:
-        l3 = to_iso3(lang)
-        txt_ids = [f"{l3}-{e.hexcode}" for e in heldout]
-        labels = [e.labels[lang] for e in heldout]
-        if "t2i" in cfg.directions:
-            configs[f"{l3}-corpus"] = {"test": _images(heldout, img_ids)}
-            configs[f"{l3}-queries"] = {"test": _texts(txt_ids, labels)}
-            configs[f"{l3}-qrels"] = {"test": _qrels(txt_ids, img_ids)}
-        if "i2t" in cfg.directions:
-            configs[f"i2t-{l3}-corpus"] = {"test": _texts(txt_ids, labels)}
-            configs[f"i2t-{l3}-queries"] = {"test": _images(heldout, img_ids)}
-            configs[f"i2t-{l3}-qrels"] = {"test": _qrels(img_ids, txt_ids)}
-    configs["captions"] = {"train": datasets.Dataset.from_dict(
-        {"id": [e.hexcode for e in train], "image": [_image(e) for e in train],
-         "text": [e.labels["en"] for e in train], "tags": [e.tags.get("en", []) for e in train],
-         "language": ["en"] * len(train)}, features=CAPTIONS)}
+    configs = retrieval_configs([e.hexcode for e in heldout], [_image(e) for e in heldout],
+                                {lang: [e.labels[lang] for e in heldout] for lang in cfg.langs}, cfg.directions)
+    train_images = [_image(e) for e in train]
+    caption_langs = list(dict.fromkeys(["en", *cfg.caption_langs]))
+    configs.update(caption_configs([e.hexcode for e in train], train_images,
+                                   {lang: [e.labels.get(lang) for e in train] for lang in caption_langs},
+                                   {lang: [e.tags.get(lang, []) for e in train] for lang in caption_langs}))
     versions = {}
     for name in (IMAGES_PACKAGE, LABELS_PACKAGE):
         pj = root / name / "package" / "package.json"

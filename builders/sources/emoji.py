@@ -12,14 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
-import tarfile
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builders.fetch import default_data_dir
+from builders.sources.npm import npm_fetch
 from csir.errors import CsirError, where
 
 IMAGES_PACKAGE = "emoji-datasource-google"
@@ -60,32 +56,7 @@ def is_heldout_emoji(hexcode: str) -> bool:
 
 def fetch_emoji(data_dir: Path | None = None, versions: dict[str, str] | None = None) -> Path:
     """`npm pack` both packages (pinned versions) into `<data_dir>/npm/<name>/package/`; cached when present."""
-    versions = {**DEFAULT_VERSIONS, **(versions or {})}
-    dest = (data_dir or default_data_dir()) / "npm"
-    if all((dest / name / "package" / "package.json").exists() for name in versions):
-        return dest
-    if shutil.which("npm") is None:
-        raise CsirError("fetch emoji: 'npm' not found (install Node.js/npm, or unpack the tarballs by hand into "
-                        f"{dest}/<package>/package)")
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest, prefix=".pack-") as tmp:
-        specs = [f"{name}@{ver}" for name, ver in versions.items()]
-        proc = subprocess.run(["npm", "pack", *specs], cwd=tmp, capture_output=True, text=True)
-        if proc.returncode != 0:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise CsirError(f"fetch emoji: `npm pack {' '.join(specs)}` failed: {tail[0]}")
-        for name, ver in versions.items():
-            tgz = Path(tmp) / f"{name}-{ver}.tgz"
-            if not tgz.exists():
-                raise CsirError(f"fetch emoji: npm pack wrote no {tgz.name}")
-            out = Path(tmp) / name
-            with tarfile.open(tgz) as tf:
-                tf.extractall(out, filter="data")
-            shutil.copy2(tgz, out / tgz.name)  # keep the exact tarball (its sha256 goes in the manifest)
-            if (dest / name).exists():
-                shutil.rmtree(dest / name)
-            os.replace(out, dest / name)
-    return dest
+    return npm_fetch({**DEFAULT_VERSIONS, **(versions or {})}, data_dir, "fetch emoji")
 
 
 def _read_json(path: Path):
