@@ -21,7 +21,7 @@ import numpy as np
 from csir.errors import CsirError
 from evaluation.models import LoadedModel, ModelSpec
 
-DUAL_ENCODER_TYPES = ("clip", "siglip", "siglip2", "vision-text-dual-encoder", "chinese_clip", "altclip", "blip")
+DUAL_ENCODER_TYPES = ("csir-lit", "clip", "siglip", "siglip2", "vision-text-dual-encoder", "chinese_clip", "altclip", "blip")
 
 
 def to_rgb(data: bytes, what: str):
@@ -90,6 +90,9 @@ class DualEncoderModel(LoadedModel):
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.backend == "sentence-transformers":
             return self._st(texts, show_progress)
+        prompt = (getattr(self.model.config, "prompts", None) or {}).get(side) or ""  # csir-lit: e5's prompts
+        if prompt:
+            texts = [prompt + t for t in texts]
         return self._batched(texts, self._text_batch, show_progress, "encode texts")
 
     def encode_images(self, images: list, show_progress: bool = False) -> np.ndarray:
@@ -163,6 +166,8 @@ def load_dual_encoder(spec: ModelSpec, path: Path, resolved: str) -> DualEncoder
                             f"({exc.__class__.__name__}: {exc})") from None
         return DualEncoderModel(spec, "clip", path, resolved, model, {}, backend="sentence-transformers")
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+    import csir.models.lit  # noqa: F401  (registers model_type csir-lit: LiT dual encoders saved by training.lit)
 
     try:
         model = AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=spec.trust_remote_code)
