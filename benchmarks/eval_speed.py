@@ -27,11 +27,11 @@ sys.path.insert(0, str(ROOT))
 from builders.evalsets.tasks import Pair  # noqa: E402
 from builders.evalsets.text import EvalsetConfig, build_ddtp_evalset  # noqa: E402
 from csir.argparser import CsirArgumentParser  # noqa: E402
+from csir.models import ModelSpec, load_model  # noqa: E402
 from evaluation.datasets_io import open_dataset  # noqa: E402
-from evaluation.distributed import Dist  # noqa: E402
+from evaluation.distributed import Dist, set_threads  # noqa: E402
 from evaluation.evaluator import Scorer, cap_queries  # noqa: E402
 from evaluation.metrics import evaluate_run, run_from_records  # noqa: E402
-from evaluation.models import ModelSpec, load_model, set_threads  # noqa: E402
 from evaluation.runner import EvalConfig  # noqa: E402
 
 LANGS = ["en", "de", "fr", "it"]

@@ -145,7 +145,7 @@ def main(argv=None) -> int:
         if args.model == "all-minilm-l6-v2":
             base = minilm_body(work / "base")
         elif args.model == "tiny-random-bert":
-            from training.tiny_model import build_tiny_bert
+            from csir.models.tiny import build_tiny_bert
 
             texts = [json.loads(l)[k] for l in data.read_text().splitlines() for k in ("query", "passage")]
             base = str(build_tiny_bert(work / "base", texts, seed=args.seed))

@@ -52,13 +52,15 @@ def load_rows(spec: str, *, config: str | None = None, revision: str | None = No
             dd = load_repo_dataset(path, config)
         except ValueError as exc:
             raise CsirError(f"{path}: {str(exc).splitlines()[0][:300]}") from None
-    elif spec.count("/") == 1 and not spec.startswith((".", "/")):
+    else:
+        from csir.hub.resolve import resolve
+
+        # a missing path-like spec, a non-Hub-id or an unreachable Hub fails here in one line (no retry storm)
+        resolve(spec, revision, "dataset", download=False, flag=spec)
         try:
             dd = datasets.load_dataset(spec, config, revision=revision)
         except Exception as exc:
             raise CsirError(f"{spec}: cannot load dataset ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
-    else:
-        raise CsirError(f"{spec}: no such file or folder, and not a Hub id ORG/NAME")
     if split:
         if split not in dd:
             raise CsirError(f"{spec}: no split '{split}' (have {', '.join(dd)})")

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from csir.errors import CsirError
 from evaluation.card_tables import card_configs, column_names, read_table
-from evaluation.datasets_io import PREFERRED_SPLITS, RetrievalSubset
+from evaluation.subsets import PREFERRED_SPLITS, RetrievalSubset
 
 KINDS = {  # kind -> (columns it needs, directions offered)
     "xm3600": (("image_id", "captions", "image"), ("t2i", "i2t")),
@@ -88,11 +88,11 @@ class CaptionLayout:
 
 
 def _image_bytes(keys: list[str], column, source: str, where: str) -> dict[str, bytes]:
-    """{key: encoded bytes} from a `{bytes, path}` struct or Image column (evaluation.multimodal.image_column)."""
+    """{key: encoded bytes} from a `{bytes, path}` struct or Image column (csir.images.image_column)."""
     import datasets
     import pyarrow as pa
 
-    from evaluation.multimodal import image_column
+    from csir.images import image_column
 
     return image_column(datasets.Dataset(pa.table({"id": keys, "image": column})), source, where)
 

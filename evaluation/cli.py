@@ -62,6 +62,9 @@ def register(sub) -> None:
     p.add_argument("--passage-prompt", help="override the model's passage prompt (e.g. 'passage: ')")
     p.add_argument("--trust-remote-code", action="store_true", default=None,
                    help="allow custom model code from the model repo")
+    p.add_argument("--allow-pickle", action="store_true", default=None,
+                   help="load pickle weights (pytorch_model.bin, *.pt) when a model has no safetensors; "
+                        "pickle can run code, so only for models you trust")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     p.set_defaults(func=cmd_evaluate)
 
@@ -98,7 +101,7 @@ def eval_config(args) -> "EvalConfig":
         "output": args.output, "overwrite_strategy": args.overwrite_strategy, "batch_size": args.batch_size,
         "max_length": args.max_length, "max_queries": args.max_queries, "device": args.device,
         "cache_dir": args.cache_dir, "query_prompt": args.query_prompt, "passage_prompt": args.passage_prompt,
-        "trust_remote_code": args.trust_remote_code, "plot": False if args.no_plot else None,
+        "trust_remote_code": args.trust_remote_code, "allow_pickle": args.allow_pickle, "plot": False if args.no_plot else None,
     }
     merged = {**base, **{k: v for k, v in cli.items() if v is not None}}
     sources = dict(merged.get("task_sources") or {})

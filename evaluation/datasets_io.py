@@ -10,32 +10,16 @@ repos, a content hash for plain folders.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from csir.errors import CsirError
+from evaluation.subsets import PREFERRED_SPLITS, RetrievalSubset
 
 log = logging.getLogger(__name__)
 ROLES = {"corpus": ("corpus",), "queries": ("queries",), "qrels": ("qrels", "default"), "top_ranked": ("top_ranked",)}
-PREFERRED_SPLITS = ("test", "dev", "validation")
-
-
-@dataclass
-class RetrievalSubset:
-    name: str
-    corpus: dict[str, str]                     # doc id -> text (collection order)
-    queries: dict[str, str]                    # query id -> text
-    qrels: dict[str, dict[str, int]]
-    top_ranked: dict[str, list[str]] | None = None
-    doc_lang: dict[str, str] | None = None     # MLIR: language of each passage
-    split: str = "test"
-    corpus_images: dict[str, bytes] | None = None   # image rows (any-to-any sets): id -> encoded bytes
-    query_images: dict[str, bytes] | None = None
 
 
 @dataclass
@@ -102,7 +86,7 @@ class RetrievalDataset:
         missing = [q for q in qrels if q not in queries]
         if missing:
             log.warning("%s/%s: %d qrels queries have no text; they score 0", self.source, subset, len(missing))
-        from evaluation.multimodal import image_column  # image-text subsets (MTEB any-to-any layout)
+        from csir.images import image_column  # image-text subsets (MTEB any-to-any layout)
 
         return RetrievalSubset(subset, corpus, queries, qrels, top, doc_lang, split,
                                image_column(corpus_ds, self.source, self._config(subset, "corpus")),
@@ -154,30 +138,6 @@ class RetrievalDataset:
             self._tmp = None
 
 
-def _git(folder: Path, *args) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=True)
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        return None
-    return out.stdout.strip()
-
-
-def _is_git_root(folder: Path) -> bool:
-    top = _git(folder, "rev-parse", "--show-toplevel")
-    return top is not None and Path(top).resolve() == folder.resolve()
-
-
-def content_hash(folder: Path) -> str:
-    """sha256 over the relative paths and bytes of every file: the version of a plain folder."""
-    h = hashlib.sha256()
-    for p in sorted(x for x in folder.rglob("*") if x.is_file() and ".git" not in x.parts):
-        h.update(str(p.relative_to(folder)).encode() + b"\0")
-        with open(p, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return "sha256:" + h.hexdigest()
-
-
 def _config_names(folder: Path) -> list[str]:
     from evaluation.card_tables import card_configs
 
@@ -190,61 +150,19 @@ def _config_names(folder: Path) -> list[str]:
 
 def open_dataset(source: str, revision: str | None = None) -> RetrievalDataset:
     """Locate `source` (local folder, local git repo, or Hub dataset id) at `revision` and list its configs."""
-    path = Path(source)
-    tmp = None
-    if path.is_dir():
-        if _is_git_root(path):
-            rev = revision or "HEAD"
-            commit = _git(path, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-            if not commit:
-                raise CsirError(f"--dataset-revision: revision '{rev}' does not exist in {path}")
-            head = _git(path, "rev-parse", "HEAD")
-            local = path
-            if commit != head:  # read that commit's tree, never touch the user's checkout
-                tmp = tempfile.mkdtemp(prefix="csir-ds-")
-                archive = subprocess.run(["git", "-C", str(path), "archive", commit], capture_output=True, check=True)
-                subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-                local = Path(tmp)
-            resolved = commit
-        else:
-            if revision:
-                raise CsirError(f"--dataset-revision: {path} is a plain folder (not a git repository); "
-                                f"it has no revision '{revision}'")
-            local, resolved = path, content_hash(path)
-    else:
-        local, resolved = _hub_snapshot(source, revision)
+    from csir.hub.resolve import resolve
+
+    r = resolve(source, revision, "dataset", flag="--dataset", rev_flag="--dataset-revision")
+    local, resolved, tmp = r.path, r.commit, r.tmp
     ds = RetrievalDataset(source, revision, resolved, local, _config_names(local), tmp)
     if not ds.subsets:
         from evaluation.caption_layouts import detect_layout
 
         ds.layout = detect_layout(local, source)
     if not ds.subsets:
+        ds.close()
         raise CsirError(f"{source}: no retrieval subsets found (expected configs '<subset>-corpus', "
                         "'<subset>-queries', '<subset>-qrels' in MTEB's layout, or an image-caption table with "
                         "fields image_id+captions+image (XM3600), id+sentences+image (xFlickrCO) or "
                         "qry_text+tgt_img_path (XTD-10))")
     return ds
-
-
-def _hub_snapshot(repo_id: str, revision: str | None) -> tuple[Path, str]:
-    """Download (or find in the cache) the dataset repo at `revision`; return its folder and commit."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        HFValidationError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    try:
-        local = snapshot_download(repo_id, repo_type="dataset", revision=revision)
-    except RevisionNotFoundError:
-        raise CsirError(f"--dataset-revision: revision '{revision}' does not exist in dataset {repo_id}") from None
-    except RepositoryNotFoundError:
-        raise CsirError(f"--dataset: dataset repository '{repo_id}' not found (nor a local folder)") from None
-    except HFValidationError:
-        raise CsirError(f"--dataset: '{repo_id}' is neither a local folder nor a valid Hub dataset id") from None
-    except LocalEntryNotFoundError:
-        raise CsirError(f"--dataset: '{repo_id}' is not a local folder and is not in the Hub cache "
-                        "(offline; set HF_ENDPOINT to a mirror such as `csir hub serve`)") from None
-    return Path(local), Path(local).name

@@ -12,7 +12,7 @@ image-text search (`evaluation.search`, `evaluation.multimodal`), with the trec_
     scores = ev(model)               # {"deu-eng/RR@10": .., "deu-eng/nDCG@10": .., "RR@10": .., "nDCG@10": ..}
     scores[ev.primary_metric]        # "RR@10": the mean over the chosen subsets
 
-`model` is a loaded model (`evaluation.models.LoadedModel`, what `csir evaluate` loads), or a live
+`model` is a loaded model (`csir.models.LoadedModel`, what `csir evaluate` loads), or a live
 sentence-transformers `CrossEncoder` / `SentenceTransformer` (what training holds); a live model gets a fresh
 in-memory encode cache on every call, so embeddings of an earlier training step are never reused.
 """
@@ -29,11 +29,11 @@ import numpy as np
 
 from builders.evalsets.tasks import resolve_subset
 from csir.errors import CsirError
+from csir.models import LoadedModel, ModelSpec, saved_prompts
 from evaluation.datasets_io import RetrievalDataset, RetrievalSubset, open_dataset
 from evaluation.distributed import Dist
 from evaluation.encode_cache import EncodeCache
 from evaluation.metrics import CORE, DEFAULT_MEASURES, MetricResult, evaluate_run, run_from_records, validate_measures
-from evaluation.models import LoadedModel, ModelSpec, saved_prompts
 
 FIRST_STAGES = ("top_ranked", "dense", "exhaustive", "bm25", "none")  # bm25, none: aliases (norm_stage)
 
@@ -155,8 +155,8 @@ def as_loaded_model(model, name: str = "model", batch_size: int = 32) -> LoadedM
         return LoadedModel(spec, "cross-encoder", Path("."), "live", model, {})
     if isinstance(model, SentenceTransformer):
         return LoadedModel(spec, "bi-encoder", Path("."), "live", model, saved_prompts(model, name))
-    raise CsirError(f"evaluator: cannot score a {type(model).__name__}; pass a LoadedModel (evaluation.models / "
-                    "evaluation.multimodal), a sentence-transformers CrossEncoder or a SentenceTransformer")
+    raise CsirError(f"evaluator: cannot score a {type(model).__name__}; pass a LoadedModel (csir.models.load_model), "
+                    "a sentence-transformers CrossEncoder or a SentenceTransformer")
 
 
 @dataclass

@@ -15,11 +15,11 @@ from pathlib import Path
 from builders.evalsets.tasks import SETUPS, Pair, pair_from_subset, parse_pair, resolve_subset
 from builders.repo_writer import library_versions, read_manifest
 from csir.errors import CsirError
+from csir.models import LoadedModel, ModelSpec, load_model, resolve_model_path
 from evaluation.datasets_io import RetrievalDataset, RetrievalSubset, open_dataset
 from evaluation.distributed import Dist
 from evaluation.evaluator import FIRST_STAGES, RetrievalEvaluator, Scorer, norm_stage
 from evaluation.metrics import DEFAULT_MEASURES, mteb_name, validate_measures
-from evaluation.models import LoadedModel, ModelSpec, load_model, resolve_model_path
 
 log = logging.getLogger(__name__)
 TASKS = {
@@ -56,6 +56,7 @@ class EvalConfig:
     max_queries: int | None = None
     device: str | None = None
     trust_remote_code: bool = False
+    allow_pickle: bool = False
     query_prompt: str | None = None
     passage_prompt: str | None = None
     cache_dir: str | None = None
@@ -212,7 +213,7 @@ def run_evaluation(cfg: EvalConfig) -> dict:
     dist = Dist()
     spec = ModelSpec.parse(cfg.model, cfg.revision, trust_remote_code=cfg.trust_remote_code, device=cfg.device,
                            batch_size=cfg.batch_size, max_length=cfg.max_length, query_prompt=cfg.query_prompt,
-                           passage_prompt=cfg.passage_prompt)
+                           passage_prompt=cfg.passage_prompt, allow_pickle=cfg.allow_pickle)
     _, resolved = resolve_model_path(spec)
     model_dir = Path(cfg.output) / model_slug(cfg.model_name or spec.name) / revision_slug(resolved)
     jobs = plan(cfg, model_dir)

@@ -7,12 +7,12 @@ The YAML goes through `huggingface_hub.ModelCardData` (so `model-index` is writt
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Mapping
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from csir.errors import CsirError
+from csir.hub.resolve import is_hub_id
 
 from .dataset_card import CITATION, _template
 
@@ -20,10 +20,6 @@ PIPELINE_TAGS = {"cross-encoder": "text-ranking", "bi-encoder": "sentence-simila
 OBJECTIVE_TAGS = {"cross-encoder": ["cross-encoder", "reranker", "text-ranking"],
                   "bi-encoder": ["bi-encoder", "sentence-similarity", "feature-extraction"]}
 EVAL_FIELDS = {f.name for f in dataclasses.fields(EvalResult)}
-
-
-def _is_hub_id(name: str | None) -> bool:
-    return bool(name) and name.count("/") == 1 and not Path(name).exists() and not name.startswith((".", "/"))
 
 
 def eval_results_from_dicts(rows: list[Mapping], source: str = "eval_results") -> list[EvalResult]:
@@ -52,7 +48,7 @@ def card_data(info: Mapping) -> ModelCardData:
         if lang not in languages:
             languages.append(lang)
     base = info.get("base_model")
-    hub_base = base if _is_hub_id(base) and not info.get("base_model_built_in_code") else None
+    hub_base = base if is_hub_id(base) and not info.get("base_model_built_in_code") else None
     hparams = info.get("hyperparameters") or {}
     data = ModelCardData(
         base_model=hub_base,

@@ -9,8 +9,8 @@ import pytest
 
 from builders.evalsets.tasks import Pair, default_pairs, pair_from_subset, parse_pair
 from csir.errors import CsirError
+from csir.models import ModelSpec, detect_kind, load_model
 from evaluation.encode_cache import EncodeCache
-from evaluation.models import ModelSpec, detect_kind, load_model
 from evaluation.significance import bonferroni, compare, paired_test
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from csir.errors import CsirError
+from csir.models import ModelSpec, load_model
 from evaluation.cli import main
 from evaluation.evaluator import RetrievalEvaluator
-from evaluation.models import ModelSpec, load_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.evaluation.tiny_models import build_bi_encoder, build_cross_encoder  # noqa: E402

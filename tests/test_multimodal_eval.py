@@ -60,7 +60,7 @@ def _expected(model_dir, emoji_set, lang):
     import torch
     from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
 
-    from evaluation.multimodal import to_rgb
+    from csir.images import to_rgb
 
     corpus = datasets.load_dataset(str(emoji_set), f"{lang}-corpus", split="test")
     queries = datasets.load_dataset(str(emoji_set), f"{lang}-queries", split="test")

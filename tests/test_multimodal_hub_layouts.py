@@ -39,7 +39,7 @@ def _embed(model_dir, texts: list[str], images: list[bytes]):
     import torch
     from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
 
-    from evaluation.multimodal import to_rgb
+    from csir.images import to_rgb
 
     model = CLIPModel.from_pretrained(model_dir).eval()
     tok, proc = AutoTokenizer.from_pretrained(model_dir), AutoImageProcessor.from_pretrained(model_dir)

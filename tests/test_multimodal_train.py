@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from builders.evalsets.emoji import EmojiSetConfig, build_emoji_evalset
 from csir.cli import main as csir
 from csir.errors import CsirError
-from training.tiny_model import build_tiny_bert
+from csir.models.tiny import build_tiny_bert
 
 FIX = Path(__file__).parent / "fixtures"
 

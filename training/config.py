@@ -58,6 +58,7 @@ class TrainConfig:
     model: str = "nreimers/mMiniLMv2-L6-H384-distilled-from-XLMR-Large"  # or a path, or "tiny-random-bert"
     model_revision: str | None = None
     trust_remote_code: bool = False
+    allow_pickle: bool = False  # load a base model whose weights exist only as pickle (pytorch_model.bin, *.pt)
     data: DataConfig = field(default_factory=DataConfig)
     codeswitch: CodeSwitchSpec | None = None
     output_dir: str = "outputs/model"

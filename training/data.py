@@ -7,13 +7,13 @@ batches group similar lengths (transformers' `get_length_grouped_indices`) so li
 from __future__ import annotations
 
 import logging
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from csir.errors import CsirError, where
+from csir.hub.resolve import is_hub_id, resolve
 
 from .config import DataConfig, TrainConfig
 
@@ -35,30 +35,6 @@ class DataSource:
     is_hub_id: bool
 
 
-def _is_hub_id(path: str) -> bool:
-    return not Path(path).exists() and path.count("/") == 1 and not path.startswith((".", "/"))
-
-
-def resolve_revision(path: str, revision: str | None) -> str | None:
-    """The commit a dataset revision points at: git for local store repos, the Hub API for Hub ids."""
-    p = Path(path)
-    if p.is_dir() and (p / ".git").exists():
-        try:
-            out = subprocess.run(["git", "-C", str(p), "rev-parse", f"{revision or 'HEAD'}^{{commit}}"],
-                                 capture_output=True, text=True, check=True)
-            return out.stdout.strip()
-        except (subprocess.CalledProcessError, FileNotFoundError):
-            return None
-    if _is_hub_id(path):
-        try:
-            from huggingface_hub import HfApi
-
-            return HfApi().dataset_info(path, revision=revision).sha
-        except Exception:  # offline or private: keep the requested revision only
-            return None
-    return None
-
-
 def load_source(data: DataConfig, source: str = "config"):
     """Load the raw split; any failure is a CsirError naming `data.path`."""
     from datasets import load_dataset
@@ -66,6 +42,7 @@ def load_source(data: DataConfig, source: str = "config"):
     path = data.path
     suffix = Path(path).suffix.lower()
     kwargs = {}
+    resolved = None
     try:
         if Path(path).is_file():
             if suffix not in FILE_BUILDERS:
@@ -75,10 +52,16 @@ def load_source(data: DataConfig, source: str = "config"):
                 kwargs["delimiter"] = "\t"
             ds = load_dataset(FILE_BUILDERS[suffix], data_files={"train": path}, split="train", **kwargs)
         else:
-            if not Path(path).exists() and not _is_hub_id(path):
-                raise CsirError(f"{where(source, field='data.path')}: {path!r} is neither a file, a folder "
-                                "nor a Hub dataset id (ORG/NAME)")
-            ds = load_dataset(path, data.name, split=data.split, revision=data.revision)
+            # one resolver for every source: a missing path-like spec or an unreachable Hub fails here, in one line;
+            # a local git repo is read at `data.revision` (a temp export when that is not its HEAD)
+            r = resolve(path, data.revision, "dataset", download=False, hash_folder=False,
+                        flag=where(source, field="data.path"), rev_flag=where(source, field="data.revision"))
+            resolved = r.commit if r.kind != "folder" else None
+            try:
+                ds = load_dataset(str(r.path) if r.path else path, data.name, split=data.split,
+                                  revision=data.revision if r.kind == "hub" else None)
+            finally:
+                r.cleanup()
     except CsirError:
         raise
     except Exception as exc:  # datasets raises many types: not found, bad config, offline...
@@ -88,8 +71,7 @@ def load_source(data: DataConfig, source: str = "config"):
     if data.max_rows is not None:
         ds = ds.select(range(min(data.max_rows, len(ds))))
     info = DataSource(path=path, name=data.name, split=data.split, revision=data.revision,
-                      resolved_revision=resolve_revision(path, data.revision), num_rows=len(ds),
-                      is_hub_id=_is_hub_id(path))
+                      resolved_revision=resolved, num_rows=len(ds), is_hub_id=is_hub_id(path))
     return ds, info
 
 

@@ -23,7 +23,7 @@ import yaml
 
 from csir.atomic import atomic_dir
 from csir.errors import CsirError, where
-from evaluation.models import saved_prompts
+from csir.models import saved_prompts
 
 from .config import TrainConfig, non_default_fields, to_dict
 from .publishing import check_publish, publish_model
@@ -87,8 +87,9 @@ def _texts_for_vocab(ds, cfg) -> list[str]:
 
 def _prepare_base_model(cfg: TrainConfig, raw, accelerator) -> tuple[str, dict]:
     """Path to load the base model from, plus facts for the card; tiny models are built here."""
+    from csir.models.tiny import build_tiny_bert, is_tiny
+
     from .objectives import check_base_model
-    from .tiny_model import build_tiny_bert, is_tiny
 
     if is_tiny(cfg.model):
         path = cfg.effective_run_dir / "base-model" / cfg.model

@@ -31,6 +31,7 @@ MODES = ("lit", "full")
 class ImageTextConfig:
     objective: str = "image-text"
     text_model: str = ""                     # HF id or local folder of a text encoder
+    allow_pickle: bool = False               # load a text encoder whose weights exist only as pickle
     data: str = ""                           # dataset folder / Hub id with image + caption columns
     data_config: str | None = "captions"
     split: str = "train"
@@ -103,26 +104,11 @@ def _switcher(cfg: ImageTextConfig):
 
 
 def build_model(cfg: ImageTextConfig):
-    from transformers import AutoModel, ConvNextConfig, ConvNextModel, VisionTextDualEncoderModel
+    """(VisionTextDualEncoderModel, text tokenizer) from `csir.models.dual`, the one model loader."""
+    from csir.models.dual import build_dual_encoder, load_text_tower
 
-    vc = ConvNextConfig(num_channels=3, patch_size=4, num_stages=len(cfg.cnn_widths), hidden_sizes=cfg.cnn_widths,
-                        depths=[1] * len(cfg.cnn_widths), image_size=cfg.image_size)
-    vc.hidden_size = cfg.cnn_widths[-1]   # VisionTextDualEncoder sizes the projection from hidden_size
-    try:
-        text = AutoModel.from_pretrained(cfg.text_model, add_pooling_layer=True)
-    except (OSError, ValueError) as exc:
-        raise CsirError(f"text_model: cannot load '{cfg.text_model}' ({exc.__class__.__name__}: {exc})") from None
-    if getattr(text, "pooler", None) is None:
-        raise CsirError(f"text_model: '{cfg.text_model}' ({text.__class__.__name__}) has no pooler layer; "
-                        "VisionTextDualEncoderModel embeds texts with the encoder's pooler output")
-    model = VisionTextDualEncoderModel(vision_model=ConvNextModel(vc), text_model=text)
-    model.config.projection_dim = cfg.projection_dim
-    import torch
-
-    model.visual_projection = torch.nn.Linear(vc.hidden_size, cfg.projection_dim, bias=False)
-    model.text_projection = torch.nn.Linear(text.config.hidden_size, cfg.projection_dim, bias=False)
-    model.projection_dim = cfg.projection_dim
-    return model
+    text, tokenizer = load_text_tower(cfg.text_model, cfg.allow_pickle)
+    return build_dual_encoder(text, cfg.cnn_widths, cfg.image_size, cfg.projection_dim), tokenizer
 
 
 def symmetric_infonce(model, text_hidden, pixel_values):
@@ -157,10 +143,10 @@ def train_image_text(cfg: ImageTextConfig) -> Path:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
-    from transformers import AutoTokenizer, CLIPImageProcessor
+    from transformers import CLIPImageProcessor
 
     from csir.hub.load import load_repo_dataset
-    from evaluation.multimodal import image_column, to_rgb
+    from csir.images import image_column, to_rgb
 
     set_seed(cfg.seed)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
@@ -186,8 +172,7 @@ def train_image_text(cfg: ImageTextConfig) -> Path:
                                    image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
     pixels = torch.cat([processor(images=[to_rgb(images[i], f"{cfg.data}: id {i}") for i in ids[s:s + 256]],
                                   return_tensors="pt")["pixel_values"] for s in range(0, len(ids), 256)])
-    tokenizer = AutoTokenizer.from_pretrained(cfg.text_model)
-    model = build_model(cfg)
+    model, tokenizer = build_model(cfg)
     if cfg.mode == "lit":
         for name, p in model.text_model.named_parameters():
             p.requires_grad = name.startswith("pooler.")

@@ -10,53 +10,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from csir.errors import CsirError, where
+from csir.models.text import check_base_model, load_trainable
 
-
-def check_base_model(name: str, revision: str | None, objective: str, trust_remote_code: bool = False,
-                     source: str = "config") -> dict:
-    """Fail before training unless `name` is an encoder usable for the objective; returns facts for the card."""
-    from transformers import AutoConfig
-    from transformers.models.auto.modeling_auto import (
-        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
-        MODEL_MAPPING_NAMES,
-    )
-
-    try:
-        config = AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=trust_remote_code)
-    except Exception as exc:
-        raise CsirError(f"{where(source, field='model')}: cannot load the configuration of base model "
-                        f"{name!r}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    model_type = getattr(config, "model_type", None)
-    archs = list(getattr(config, "architectures", None) or [])
-    decoder = (getattr(config, "is_decoder", False) or getattr(config, "is_encoder_decoder", False)
-               or any(a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) for a in archs))
-    mapping = MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES if objective == "cross-encoder" else MODEL_MAPPING_NAMES
-    if decoder or model_type not in mapping:
-        kind = "a sequence-classification encoder" if objective == "cross-encoder" else "an encoder"
-        raise CsirError(f"{where(source, field='model')}: base model {name!r} (model_type={model_type!r}, "
-                        f"architectures={archs}) is not {kind} model, as the {objective} objective needs")
-    return {"model_type": model_type, "architectures": archs,
-            "max_position_embeddings": getattr(config, "max_position_embeddings", None)}
+__all__ = ["BiEncoderMNRL", "CrossEncoderBCE", "check_base_model", "load_model", "objective_module"]
 
 
 def load_model(path: str, cfg, device) -> nn.Module:
-    """CrossEncoder / SentenceTransformer over the base model (its own seeded head for a fresh CE)."""
-    kwargs = dict(revision=cfg.model_revision, trust_remote_code=cfg.trust_remote_code, device=str(device))
-    if cfg.objective == "cross-encoder":
-        from sentence_transformers import CrossEncoder
-
-        return CrossEncoder(path, num_labels=1, max_length=cfg.max_length, **kwargs)
-    from sentence_transformers import SentenceTransformer, models
-
-    model = SentenceTransformer(path, **kwargs)
-    model.max_seq_length = cfg.max_length
-    if cfg.pooling != "mean":  # replace the default pooling of a plain transformer
-        pooling = [i for i, m in enumerate(model) if isinstance(m, models.Pooling)]
-        if pooling:
-            dim = model[pooling[0]].get_sentence_embedding_dimension()
-            model._modules[str(pooling[0])] = models.Pooling(dim, pooling_mode=cfg.pooling)
-    return model
+    """The run's starting model from `csir.models` (the one loader): CrossEncoder / SentenceTransformer."""
+    return load_trainable(path, cfg.objective, revision=cfg.model_revision, trust_remote_code=cfg.trust_remote_code,
+                          device=str(device), max_length=cfg.max_length, pooling=cfg.pooling,
+                          allow_pickle=cfg.allow_pickle)
 
 
 class CrossEncoderBCE(nn.Module):

@@ -82,8 +82,10 @@ def load_lexicon(spec: str, src: str, tgt: str) -> Lexicon:
         config = config or _pick_config(_repo_configs(folder), src, tgt, str(folder))
         ds = load_repo_dataset(folder, config, split="train")
         return Lexicon.from_dataset(ds, src, tgt, name=f"{folder}:{config}")
-    if target.count("/") != 1 or target.startswith((".", "/")):
-        raise CsirError(f"lexicon '{spec}': no such file or folder, and not a Hub id ORG/NAME")
+    from csir.hub.resolve import resolve
+
+    # a missing path-like spec, a non-Hub-id or an unreachable Hub fails here in one line (no retry storm)
+    resolve(target, revision or None, "dataset", download=False, flag=f"lexicon '{spec}'")
     try:
         names = datasets.get_dataset_config_names(target, revision=revision or None)
         config = config or _pick_config(names, src, tgt, target)

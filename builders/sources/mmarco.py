@@ -94,6 +94,11 @@ class MMarco:
         else:
             from huggingface_hub import hf_hub_download
 
+            from csir.hub.resolve import resolve
+
+            if self.resolved_revision is None:  # one lookup first: an unreachable Hub fails at once, in one line
+                self.resolved_revision = resolve(self.source, self.revision, "dataset", download=False,
+                                                 flag="--mmarco-dir").commit
             try:
                 p = Path(hf_hub_download(self.source, rel, repo_type="dataset", revision=self.revision))
             except Exception as e:

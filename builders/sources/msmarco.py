@@ -32,7 +32,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import re
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +62,6 @@ TOP1000_DEV_FILES = ("top1000.dev", "top1000.dev.tsv")
 HUB_REPO = "sentence-transformers/msmarco"
 HUB_COLUMNS = {"corpus": ("passage_id", "passage"), "queries": ("query_id", "query"),
                "triplets": ("query_id", "positive_id", "negative_id")}
-_REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 # ----------------------------------------------------------------------------------------------- low level
@@ -277,6 +275,10 @@ class HubMsMarco:
     def _rows(self, kind: str) -> Iterator[tuple[str, ...]]:
         config = self.configs[kind]
         columns = HUB_COLUMNS[kind]
+        if not Path(self.repo).is_dir():  # one lookup first: an unreachable Hub fails at once, in one line
+            from csir.hub.resolve import resolve
+
+            resolve(self.repo, self.revision, "dataset", download=False, flag="--source")
         try:
             ds = load_repo_dataset(self.repo, config, split="train", revision=self.revision, streaming=self.streaming)
         except Exception as e:  # unknown config, unreachable Hub, bad parquet: one line for the user
@@ -320,11 +322,11 @@ class HubMsMarco:
 
 def resolve_dataset_revision(repo: str, revision: str | None) -> str | None:
     """The 40-hex commit a Hub dataset revision points to (None when the Hub cannot be asked)."""
-    try:
-        from huggingface_hub import HfApi
+    from csir.hub.resolve import resolve
 
-        return HfApi().dataset_info(repo, revision=revision).sha
-    except Exception:
+    try:
+        return resolve(repo, revision, "dataset", download=False).commit
+    except CsirError:
         return None
 
 
@@ -360,9 +362,10 @@ def open_msmarco(source: str | os.PathLike, revision: str | None = None, *, coll
         return TsvMsMarco.from_folder(p, collection=collection, queries=queries, triples=triples)
     if p.exists():
         raise CsirError(f"{p}: expected a folder (MS MARCO TSVs or Hub layout) or a Hub dataset id")
-    if _REPO_ID_RE.match(str(source)) and not str(source).startswith((".", "/")):
-        return HubMsMarco(str(source), revision, streaming=streaming)
-    raise CsirError(f"{source}: no such folder, and not a Hub dataset id (owner/name)")
+    from csir.hub.resolve import check_local_or_hub
+
+    check_local_or_hub(str(source), "--source")  # a missing path-like spec is an error, never a Hub lookup
+    return HubMsMarco(str(source), revision, streaming=streaming)
 
 
 def _as_source(source) -> MsMarcoSource:
