@@ -275,12 +275,10 @@ class HubMsMarco:
     def _rows(self, kind: str) -> Iterator[tuple[str, ...]]:
         config = self.configs[kind]
         columns = HUB_COLUMNS[kind]
-        if not Path(self.repo).is_dir():  # one lookup first: an unreachable Hub fails at once, in one line
-            from csir.hub.resolve import resolve
-
-            resolve(self.repo, self.revision, "dataset", download=False, flag="--source")
         try:
             ds = load_repo_dataset(self.repo, config, split="train", revision=self.revision, streaming=self.streaming)
+        except CsirError:
+            raise
         except Exception as e:  # unknown config, unreachable Hub, bad parquet: one line for the user
             raise CsirError(f"{self.repo}: cannot load config '{config}' ({type(e).__name__}: {e})") from None
         names = ds.column_names

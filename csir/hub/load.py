@@ -32,4 +32,8 @@ def load_repo_dataset(path_or_id: str | os.PathLike, config: str | None = None, 
     if p.is_dir():
         kwargs.setdefault("cache_dir", str(Path(datasets.config.HF_DATASETS_CACHE) / "csir-local" / folder_fingerprint(p)))
         return datasets.load_dataset(str(p), config, split=split, **kwargs)
+    from csir.hub.resolve import resolve
+
+    # the local-vs-Hub rule and one fast lookup first: a missing path or an unreachable Hub fails in one line
+    resolve(str(path_or_id), revision, "dataset", download=False, flag="dataset")
     return datasets.load_dataset(str(path_or_id), config, split=split, revision=revision, **kwargs)

@@ -10,23 +10,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .files import check_weights, detect_kind, is_dual_encoder, model_files
+from .files import check_weights, detect_kind, is_dual_encoder, model_files, read_json
 from .spec import LoadedModel, ModelSpec
+
+CONFIG_FILES = ("config.json", "modules.json", "config_sentence_transformers.json")
 
 
 def resolve_model_path(spec: ModelSpec) -> tuple[Path, str]:
-    """Local folder (its git commit or content hash) or Hub snapshot (its commit); weights not yet checked."""
+    """Local folder (its git commit or content hash) or Hub snapshot (its commit), checked before any loading:
+    weights safetensors-only unless `allow_pickle`, JSON configs well-formed (one-line errors, exit 2)."""
     from csir.hub.resolve import resolve
 
     r = resolve(spec.name, spec.revision, "model", allow_patterns=model_files(spec.allow_pickle), flag="--model",
                 rev_flag="--revision", other_commit="refuse")
+    check_weights(r.path, spec.allow_pickle, spec.name)
+    for name in CONFIG_FILES:
+        if (r.path / name).is_file():
+            read_json(r.path / name)
     return r.path, r.commit
 
 
 def load_model(spec: ModelSpec) -> LoadedModel:
     """Resolve, check, detect and load; prompts come from the model, e5-named models get e5's, flags win."""
     path, resolved = resolve_model_path(spec)
-    check_weights(path, spec.allow_pickle, spec.name)
     if is_dual_encoder(path):  # image-text (CLIP-style) models: kind "clip"
         from .dual import load_dual_encoder
 

@@ -109,6 +109,7 @@ def load_trainable(name: str, objective: str, *, revision: str | None = None, tr
     if pooling != "mean":  # replace the default pooling of a plain transformer
         pools = [i for i, m in enumerate(model) if isinstance(m, models.Pooling)]
         if pools:
-            dim = model[pools[0]].get_sentence_embedding_dimension()
+            pool = model[pools[0]]  # sentence-transformers 6 renamed the getter
+            dim = (getattr(pool, "get_embedding_dimension", None) or pool.get_sentence_embedding_dimension)()
             model._modules[str(pools[0])] = models.Pooling(dim, pooling_mode=pooling)
     return model
