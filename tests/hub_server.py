@@ -23,3 +23,19 @@ def start_server(store: Path, log: Path):
             return proc, line.strip().split("=", 1)[1]
     proc.kill()
     raise AssertionError(f"server did not start: {log.read_text()[-2000:]}")
+
+
+def wait_listening(endpoint: str, timeout: float = 60) -> None:
+    """Wait until the server accepts connections (it may print its endpoint before it listens)."""
+    import socket
+
+    host, port = endpoint.rsplit("/", 1)[-1].rsplit(":", 1)
+    deadline = time.time() + timeout
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)

@@ -15,7 +15,7 @@ from csir.errors import CsirError
 from csir.hub.resolve import folder_hash, is_hub_id, looks_like_path, resolve
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hub_server import start_server  # noqa: E402
+from hub_server import start_server, wait_listening  # noqa: E402
 
 
 def _git(repo: Path, *args) -> str:
@@ -134,20 +134,6 @@ def test_unreachable_hub_fails_in_one_line_fast(monkeypatch):
         assert time.perf_counter() - t0 < 2
 
 
-def _wait_listening(endpoint: str, timeout: float = 60) -> None:
-    """The server prints its endpoint before it listens: wait until a connection is accepted."""
-    host, port = endpoint.rsplit("/", 1)[-1].rsplit(":", 1)
-    deadline = time.time() + timeout
-    while True:
-        try:
-            socket.create_connection((host, int(port)), timeout=1).close()
-            return
-        except OSError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def test_hub_id_through_the_test_hub_server(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
@@ -161,7 +147,7 @@ def test_hub_id_through_the_test_hub_server(tmp_path, monkeypatch):
     v2 = publish_folder(src, "csir-test/res", repo_type="model", version="v2.0.0", target="local", store=store)
     proc, endpoint = start_server(store, tmp_path / "serve.log")
     try:
-        _wait_listening(endpoint)
+        wait_listening(endpoint)
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
         monkeypatch.setenv("HF_ENDPOINT", endpoint)

@@ -135,7 +135,7 @@ def load_text_tower(name: str, allow_pickle: bool = False, flag: str = "text_mod
     from csir.hub.resolve import resolve
 
     r = resolve(name, None, "model", allow_patterns=model_files(allow_pickle), flag=flag, hash_folder=False)
-    check_weights(r.path, allow_pickle, name, flag=flag, allow_flag="allow_pickle: true")
+    check_weights(r.path, allow_pickle, name, flag=flag, allow_flag="allow_pickle: true", hub_snapshot=r.kind == "hub")
     try:
         text = AutoModel.from_pretrained(str(r.path), add_pooling_layer=True, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(str(r.path), local_files_only=True)

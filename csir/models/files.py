@@ -45,10 +45,16 @@ def pickle_only_dirs(folder: Path) -> list[Path]:
 
 
 def check_weights(folder: Path, allow_pickle: bool = False, name: str | None = None, flag: str = "--model",
-                  allow_flag: str = "--allow-pickle") -> None:
-    """Refuse pickle-only weights unless allowed; a folder with no weights at all is left to the loader."""
+                  allow_flag: str = "--allow-pickle", hub_snapshot: bool = False) -> None:
+    """Refuse pickle-only weights unless allowed; a local folder with no weights at all is left to the loader.
+
+    A Hub snapshot is fetched without pickle files (unless allowed), so there "no safetensors" is the refusal."""
     if allow_pickle:
         return
+    if hub_snapshot and not any(Path(folder).rglob("*.safetensors")):
+        raise CsirError(f"{flag}: {name or folder}: no safetensors weights in the Hub snapshot ({Path(folder).name}); "
+                        f"pickle weights (pytorch_model.bin, *.pt) are neither fetched nor loaded unless you pass "
+                        f"{allow_flag}")
     bad = pickle_only_dirs(folder)
     if bad:
         rel = bad[0].relative_to(folder)

@@ -23,7 +23,7 @@ def resolve_model_path(spec: ModelSpec) -> tuple[Path, str]:
 
     r = resolve(spec.name, spec.revision, "model", allow_patterns=model_files(spec.allow_pickle), flag="--model",
                 rev_flag="--revision", other_commit="refuse")
-    check_weights(r.path, spec.allow_pickle, spec.name)
+    check_weights(r.path, spec.allow_pickle, spec.name, hub_snapshot=r.kind == "hub")
     for name in CONFIG_FILES:
         if (r.path / name).is_file():
             read_json(r.path / name)

@@ -51,7 +51,8 @@ def resolve_base(name: str, revision: str | None, allow_pickle: bool, flag: str,
     r = resolve(name, revision, "model", allow_patterns=model_files(allow_pickle), flag=flag,
                 rev_flag=flag.replace("'model'", "'model_revision'"), other_commit="refuse", hash_folder=False)
     if check:
-        check_weights(r.path, allow_pickle, name, flag=flag, allow_flag="allow_pickle: true")
+        check_weights(r.path, allow_pickle, name, flag=flag, allow_flag="allow_pickle: true",
+                      hub_snapshot=r.kind == "hub")
     return r.path
 
 
