@@ -62,7 +62,7 @@ class EvalDatasetConfig:
     split: str | None = None  # default: test, else dev
     metrics: list[str] = field(default_factory=lambda: ["RR@10", "nDCG@10", "R@100"])
     primary_metric: str = "RR@10"  # the curve's headline metric (mean over subsets)
-    first_stage: str | None = None  # bm25 | dense | none (default: dense for embedding models, bm25 for CEs)
+    first_stage: str | None = None  # top_ranked | dense | exhaustive (default: dense, top_ranked for CEs)
     top_k: int = 100
     max_queries: int | None = None  # a deterministic sample of queries per subset (faster curves)
     batch_size: int = 32
