@@ -77,7 +77,8 @@ def main(argv=None) -> int:
     from builders.evalsets.emoji import EmojiSetConfig, build_emoji_evalset
     from evaluation.runner import EvalConfig, run_evaluation
     from evaluation.significance import bonferroni, paired_test
-    from training.multimodal import ImageTextConfig, train_image_text
+    from training.config import from_dict
+    from training.loop import train
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -93,11 +94,17 @@ def main(argv=None) -> int:
     for cond, cs in conditions.items():
         for seed in seeds:
             name = f"{cond}-s{seed}"
-            cfg = ImageTextConfig(text_model=minilm_dir(), data=args.emoji_set, mode="lit", epochs=args.epochs,
-                                  image_size=args.image_size, seed=seed, codeswitch=cs, max_rows=args.max_rows,
-                                  output_dir=str(work / "models" / name), model_name=f"emoji-lit-{name}")
+            # the settings of configs/multimodal/mm-emoji-lit-*.yaml (the one loop's schema)
+            cfg = from_dict({"objective": "image-text", "text_model": minilm_dir(),
+                             "data": {"path": args.emoji_set, "name": "captions", "max_rows": args.max_rows},
+                             "image_text": {"mode": "lit", "image_size": args.image_size}, "epochs": args.epochs,
+                             "batch_size": 64, "learning_rate": 0.002, "lr_scheduler": "constant", "warmup_steps": 0,
+                             "max_grad_norm": 0, "max_length": 32, "length_grouping": False, "seed": seed,
+                             "codeswitch": cs, "tracker": None, "save_steps": 10_000,
+                             "output_dir": str(work / "models" / name), "model_name": f"emoji-lit-{name}"},
+                            "benchmarks/multimodal_cs.py")
             t0 = time.perf_counter()
-            model_dir = train_image_text(cfg)
+            model_dir = train(cfg).output_dir
             train_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             res = run_evaluation(EvalConfig(model=str(model_dir), dataset=args.emoji_set, subsets=langs,

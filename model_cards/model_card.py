@@ -16,9 +16,12 @@ from csir.hub.resolve import is_hub_id
 
 from .dataset_card import CITATION, _template
 
-PIPELINE_TAGS = {"cross-encoder": "text-ranking", "bi-encoder": "sentence-similarity"}
+PIPELINE_TAGS = {"cross-encoder": "text-ranking", "bi-encoder": "sentence-similarity",
+                 "image-text": "zero-shot-image-classification"}
 OBJECTIVE_TAGS = {"cross-encoder": ["cross-encoder", "reranker", "text-ranking"],
-                  "bi-encoder": ["bi-encoder", "sentence-similarity", "feature-extraction"]}
+                  "bi-encoder": ["bi-encoder", "sentence-similarity", "feature-extraction"],
+                  "image-text": ["image-text-retrieval", "dual-encoder", "contrastive", "vision-text-dual-encoder"]}
+LIBRARIES = {"image-text": "transformers"}
 EVAL_FIELDS = {f.name for f in dataclasses.fields(EvalResult)}
 
 
@@ -48,16 +51,19 @@ def card_data(info: Mapping) -> ModelCardData:
         if lang not in languages:
             languages.append(lang)
     base = info.get("base_model")
-    hub_base = base if is_hub_id(base) and not info.get("base_model_built_in_code") else None
+    if isinstance(base, list):  # several towers (image-text): every one that is a Hub id
+        hub_base = [b for b in base if is_hub_id(b)] or None
+    else:
+        hub_base = base if is_hub_id(base) and not info.get("base_model_built_in_code") else None
     hparams = info.get("hyperparameters") or {}
     data = ModelCardData(
         base_model=hub_base,
         datasets=sorted({d["path"] for d in datasets if d.get("is_hub_id")}) or None,
         language=sorted(languages) or None,
         license=info.get("license") or "apache-2.0",
-        library_name="sentence-transformers",
+        library_name=LIBRARIES.get(objective, "sentence-transformers"),
         pipeline_tag=PIPELINE_TAGS[objective],
-        tags=sorted({"code-switching", "cross-lingual-retrieval", "sentence-transformers",
+        tags=sorted({"code-switching", "cross-lingual-retrieval", LIBRARIES.get(objective, "sentence-transformers"),
                      *OBJECTIVE_TAGS[objective], *(info.get("tags") or [])}),
         model_name=info.get("model_name"),
         eval_results=eval_results_from_dicts(info.get("eval_results") or []) or None,
@@ -92,6 +98,8 @@ def render_model_card(info: Mapping) -> str:
         hparams=info.get("hyperparameters") or {},
         non_default=info.get("non_default") or {},
         log_history=info.get("log_history") or [],
+        towers=info.get("towers") or [],
+        dev_curve=info.get("dev_curve"),
         eval_results=eval_rows,
         versions=info.get("versions") or {},
         # published: the Hub id; not yet: the folder it was written to, so the snippet runs as printed

@@ -1,5 +1,6 @@
-"""Image-text training (objective image-text): LiT keeps the text encoder frozen, full fine-tuning moves it; captions
-are code-switched with the project's switcher; the saved model is evaluated by `csir evaluate` and has a card."""
+"""Image-text training (objective image-text of the one loop): LiT keeps the text encoder frozen, full fine-tuning
+moves it; captions are code-switched with the one code-switch spec; the saved model is evaluated by
+`csir evaluate` and has the text models' card (base_model, datasets, model-index)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,10 @@ def setup(tmp_path_factory):
 
 
 def _train(root, ds, text, name, mode, cs=None, **extra):
-    cfg = {"objective": "image-text", "text_model": str(text), "data": str(ds), "mode": mode, "epochs": 2,
-           "batch_size": 2, "image_size": 32, "cnn_widths": [8, 16], "projection_dim": 8, "seed": 3,
-           "output_dir": str(root / name), **extra}
+    cfg = {"objective": "image-text", "text_model": str(text), "data": {"path": str(ds), "name": "captions"},
+           "image_text": {"mode": mode, "image_size": 32, "cnn_widths": [8, 16], "projection_dim": 8}, "epochs": 2,
+           "batch_size": 2, "learning_rate": 0.002, "lr_scheduler": "constant", "warmup_steps": 0, "max_length": 32,
+           "logging_steps": 1, "tracker": None, "seed": 3, "output_dir": str(root / name), **extra}
     if cs:
         cfg["codeswitch"] = cs
     path = root / f"{name}.yaml"
@@ -48,7 +50,8 @@ def _text_weights(folder):
 def test_lit_full_codeswitch_and_evaluate(setup, tmp_path):
     root, ds, text = setup
     cs = {"variant": "bl-cs", "p": 1.0, "query_langs": ["de"], "lexicons": {"de": str(FIX / "lexicons" / "en-de.txt")}}
-    lit = _train(root, ds, text, "lit", "lit", cs)
+    dev = {"path": str(ds), "subsets": ["eng", "deu"], "metrics": ["R@1", "R@10"], "primary_metric": "R@10"}
+    lit = _train(root, ds, text, "lit", "lit", cs, eval_steps=3, eval_dataset=dev)
     full = _train(root, ds, text, "full", "full")
     base = {k.replace("bert.", ""): v for k, v in load_file(Path(text) / "model.safetensors").items()}
     lit_w, full_w = _text_weights(lit), _text_weights(full)
@@ -57,29 +60,54 @@ def test_lit_full_codeswitch_and_evaluate(setup, tmp_path):
     assert (lit_w[key] == base[base_key]).all()          # frozen in LiT
     assert not (full_w[key] == base[base_key]).all()     # trained in full mode
     card = (lit / "README.md").read_text()
-    assert "code_switching" in card and "mode-lit" in card and "| 2 |" in card
-    info = json.loads((lit / "training_info.json").read_text())
-    assert info["config"]["codeswitch"]["query_langs"] == ["de"] and len(info["log_history"]) == 2
+    assert "code_switching" in card and "mode-lit" in card and "| text | " in card and "ConvNeXt built from scratch" in card
+    saved = yaml.safe_load((lit / "training_config.yaml").read_text())
+    assert saved["codeswitch"]["query_langs"] == ["de"] and saved["image_text"]["mode"] == "lit"
+    state = json.loads((lit / "trainer_state.json").read_text())
+    steps = state["hyperparameters"]["steps_per_epoch"]
+    assert state["global_step"] == 2 * steps and [e["step"] for e in state["log_history"]] == list(range(1, 2 * steps + 1))
+    # the dev curve (evaluated in training on the live model) ends with the saved model's scores
+    from huggingface_hub import ModelCard
+
+    curve = json.loads((root / "lit.run" / "dev_curve.json").read_text())["curve"]
+    assert curve[-1]["step"] == state["global_step"] and (lit / "dev_curve.png").exists()
+    index = {(r.dataset_config, r.metric_name): r.metric_value for r in ModelCard.load(lit / "README.md").data.eval_results}
+    assert index[("deu", "R@10")] == pytest.approx(curve[-1]["metrics"]["deu/R@10"])
     assert csir(["evaluate", "--model", str(lit), "--dataset", str(ds), "--subsets", "eng,deu",
                  "--metrics", "R@1,R@10", "--main-metric", "R@1", "--output", str(tmp_path / "r"), "--no-plot"]) == 0
     r = json.loads(next((tmp_path / "r").rglob("deu.json")).read_text())
     assert r["model"]["kind"] == "clip" and r["measures"]["R@10"] == 1.0  # 3 images: all within top 10
+    assert r["measures"]["R@1"] == pytest.approx(curve[-1]["metrics"]["deu/R@1"])
 
 
 def test_bad_config_fields(setup, tmp_path):
     root, ds, text = setup
-    from training.multimodal import load_mm_config
+    from training.config import load_config
 
     p = tmp_path / "c.yaml"
-    p.write_text(yaml.safe_dump({"objective": "image-text", "text_model": str(text), "data": str(ds), "mode": "half"}))
-    with pytest.raises(CsirError, match="field 'mode'"):
-        load_mm_config(str(p), [])
-    with pytest.raises(CsirError, match="field 'epoch'"):
-        load_mm_config(str(p), [("epoch", 3)])
+    p.write_text(yaml.safe_dump({"objective": "image-text", "text_model": str(text), "data": {"path": str(ds)},
+                                 "image_text": {"mode": "half"}}))
+    with pytest.raises(CsirError, match="field 'image_text.mode' must be one of"):
+        load_config(str(p), [])
+    with pytest.raises(CsirError, match="field 'epoch' does not exist"):
+        load_config(str(p), [("epoch", 3)])
+
+
+def test_multimodal_configs_load_in_the_unified_schema():
+    """configs/multimodal/*.yaml with the README's `--text_model` override: the one TrainConfig."""
+    from training.config import load_config
+
+    root = Path(__file__).resolve().parents[1] / "configs" / "multimodal"
+    for name in ("mm-emoji-lit-en.yaml", "mm-emoji-lit-cs.yaml"):
+        cfg = load_config(str(root / name), [("text_model", "some/folder")])
+        assert cfg.objective == "image-text" and cfg.text_model == "some/folder" and cfg.image_text.mode == "lit"
+        assert cfg.epochs == 15 and cfg.data.name == "captions"
+    cs = load_config(str(root / "mm-emoji-lit-cs.yaml"), []).codeswitch
+    assert cs.variant == "ml-cs" and cs.query_langs == ["de", "fr", "it"] and set(cs.lexicons) == {"de", "fr", "it"}
 
 
 PUBLISHED = {"README.md", "config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json",
-             "tokenizer_config.json", "training_info.json"}
+             "tokenizer_config.json", "training_config.yaml", "trainer_state.json"}
 
 
 def test_push_to_local_store_like_text_models(setup, tmp_path):
@@ -135,18 +163,18 @@ def test_push_to_hub_through_the_recorder(setup, tmp_path, monkeypatch):
 
 def test_bad_publish_fields_fail_before_training(setup, tmp_path):
     root, ds, text = setup
-    from training.multimodal import load_mm_config
+    from training.config import load_config
 
     p = tmp_path / "c.yaml"
-    p.write_text(yaml.safe_dump({"objective": "image-text", "text_model": str(text), "data": str(ds),
+    p.write_text(yaml.safe_dump({"objective": "image-text", "text_model": str(text), "data": {"path": str(ds)},
                                  "push_to_hub": "my-org/x"}))
     with pytest.raises(CsirError, match="field 'version' is required with push_to_hub"):
-        load_mm_config(str(p), [])
+        load_config(str(p), [])
     with pytest.raises(CsirError, match="field 'publish_target' must be 'hub' or 'store'"):
-        load_mm_config(str(p), [("version", "v1.0.0"), ("publish_target", "s3")])
+        load_config(str(p), [("version", "v1.0.0"), ("publish_target", "s3")])
     from training.cli import main
 
-    cfg = {"objective": "image-text", "text_model": str(text), "data": str(ds), "push_to_hub": "not-a-repo-id",
-           "version": "v1.0.0", "output_dir": str(tmp_path / "never")}
+    cfg = {"objective": "image-text", "text_model": str(text), "data": {"path": str(ds), "name": "captions"},
+           "push_to_hub": "not-a-repo-id", "version": "v1.0.0", "output_dir": str(tmp_path / "never")}
     p.write_text(yaml.safe_dump(cfg))
     assert main(["--config", str(p)]) == 2 and not (tmp_path / "never").exists()

@@ -101,3 +101,23 @@ def test_built_in_code_base_model_is_not_claimed_as_hub_model():
 def test_bad_eval_result_field_is_clear():
     with pytest.raises(CsirError, match="unknown field 'score'"):
         render_model_card(info(eval_results=[{"task_type": "x", "score": 1}]))
+
+
+def test_image_text_card_names_both_towers_datasets_and_model_index(tmp_path):
+    """The image-text card comes from the same code: base_model lists both towers (Hub ids), library transformers."""
+    extra = {"base_model": ["my-org/text-tower", "my-org/image-tower"], "base_model_revision": None,
+             "towers": [{"role": "text", "model": "my-org/text-tower", "revision": "v1", "hub_id": True,
+                         "training": "frozen (LiT)"},
+                        {"role": "image", "model": "my-org/image-tower", "revision": None, "hub_id": True,
+                         "training": "fine-tuned"}],
+             "tags": ["mode-lit"]}
+    path = tmp_path / "README.md"
+    path.write_text(render_model_card(info("image-text", **extra)), encoding="utf-8")
+    card = ModelCard.load(path)
+    d = card.data.to_dict()
+    assert d["base_model"] == ["my-org/text-tower", "my-org/image-tower"]
+    assert d["datasets"] == ["my-org/cs-msmarco"] and d["library_name"] == "transformers"
+    assert d["pipeline_tag"] == "zero-shot-image-classification" and "mode-lit" in d["tags"]
+    assert card.data.eval_results == [EvalResult(**row) for row in EVALS]
+    assert "| image | [`my-org/image-tower`](https://huggingface.co/my-org/image-tower) | - | fine-tuned |" in card.text
+    assert 'AutoModel.from_pretrained("my-org/ce-mminilm-bl-cs-en-de", revision="v1.0.0")' in card.text

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,3 +95,92 @@ def test_bi_encoder_in_batch_negatives_are_gathered_across_processes(tmp_path):
     local = BiEncoderMNRL(torch.nn.Identity(), gather_across_devices=False).loss.compute_loss_from_embeddings(
         [t[:4] for t in _global_batch()], None)
     assert not torch.allclose(local, ranks[0]["loss"])
+
+
+def _tiny_towers_and_set(root: Path):
+    """Emoji set (captions + eng/deu subsets), a tiny BERT text tower and a tiny ConvNeXt image tower, with cards."""
+    import datasets
+    from transformers import CLIPImageProcessor, ConvNextConfig, ConvNextModel
+
+    from builders.evalsets.emoji import EmojiSetConfig, build_emoji_evalset
+    from csir.models.tiny import build_tiny_bert
+
+    fixtures = ROOT / "tests" / "fixtures"
+    ds = build_emoji_evalset(fixtures / "emoji" / "npm", root / "set", EmojiSetConfig(langs=["en", "de"],
+                                                                                     directions=["t2i"]))
+    captions = datasets.load_dataset(str(ds), "captions", split="train")["text"]
+    text = build_tiny_bert(root / "bert", [*captions, "Hund Gesicht Katze Apfel"], seed=0, max_position=64)
+    image = root / "convnext"
+    ConvNextModel(ConvNextConfig(num_channels=3, patch_size=4, num_stages=2, hidden_sizes=[8, 16], depths=[1, 1],
+                                 image_size=32)).save_pretrained(image)
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(image)
+    for folder in (text, image):
+        (Path(folder) / "README.md").write_text("---\nlicense: apache-2.0\n---\n# tiny test tower\n")
+    return ds, text, image
+
+
+@pytest.mark.slow
+def test_image_text_two_processes_kill_resume_byte_identical_with_card(tmp_path):
+    """The image-text objective under `accelerate launch --multi_gpu --num_processes 2` (gloo on CPU), towers and
+    data by Hub id from the served local store, dynamic code-switching and a dev curve: killed after a checkpoint
+    and resumed, it ends with the same bytes as an uninterrupted run; its card has base_model (both towers),
+    datasets and model-index."""
+    from hub_server import start_server
+    from huggingface_hub import ModelCard
+
+    from csir.hub import publish_folder
+
+    store = tmp_path / "store"
+    ds, text, image = _tiny_towers_and_set(tmp_path)
+    publish_folder(ds, "csir-test/emoji", version="v1.0.0", target="local", store=store)
+    publish_folder(text, "csir-test/tiny-bert", repo_type="model", version="v1.0.0", target="local", store=store)
+    publish_folder(image, "csir-test/tiny-convnext", repo_type="model", version="v1.0.0", target="local", store=store)
+    cfg = {"objective": "image-text", "text_model": "csir-test/tiny-bert", "model_revision": "v1.0.0",
+           "image_text": {"mode": "full", "image_model": "csir-test/tiny-convnext", "image_model_revision": "v1.0.0",
+                          "projection_dim": 8, "text_learning_rate": 1e-3},
+           "data": {"path": "csir-test/emoji", "name": "captions", "revision": "v1.0.0"},
+           "codeswitch": {"variant": "bl-cs", "p": 0.5, "query_langs": ["de"],
+                          "lexicons": {"de": str(ROOT / "tests" / "fixtures" / "lexicons" / "en-de.txt")}},
+           "eval_steps": 4, "eval_dataset": {"path": "csir-test/emoji", "revision": "v1.0.0", "subsets": ["eng", "deu"],
+                                             "metrics": ["R@1", "R@10"], "primary_metric": "R@10"},
+           "max_steps": 10, "save_steps": 4, "batch_size": 1, "learning_rate": 2e-3, "lr_scheduler": "constant",
+           "warmup_steps": 0, "max_length": 32, "logging_steps": 1, "tracker": None, "seed": 5}
+    config = tmp_path / "mm.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    accelerate = Path(sys.executable).with_name("accelerate")
+    proc, endpoint = start_server(store, tmp_path / "serve.log")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "client-home"),
+           "HF_HUB_OFFLINE": "0", "HF_DATASETS_OFFLINE": "0", "HF_HUB_DISABLE_XET": "1",
+           "HF_DATASETS_CACHE": str(tmp_path / "client-home" / "datasets")}
+
+    def launch(out: Path, port: int, *extra, **env_extra):
+        cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+               "-m", "training", "--config", str(config), "--output-dir", str(out), *extra]
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env={**env, **env_extra})
+
+    try:
+        full = launch(tmp_path / "full", 29541)
+        assert full.returncode == 0, full.stderr[-3000:]
+        killed = launch(tmp_path / "resumed", 29542, CSIR_TEST_KILL_AFTER_STEP="6")
+        assert killed.returncode != 0 and not (tmp_path / "resumed").exists()
+        ckpts = sorted(p.name for p in (tmp_path / "resumed.run" / "checkpoints").iterdir())
+        assert ckpts == ["step_4"], ckpts  # step 6 was never saved
+        resumed = launch(tmp_path / "resumed", 29543, "--resume-from-checkpoint", "latest")
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert full.stdout.count("trained 10 steps on 2 process(es)") == 2, full.stdout[-2000:]
+    a = (tmp_path / "full" / "model.safetensors").read_bytes()
+    assert a == (tmp_path / "resumed" / "model.safetensors").read_bytes()
+    state = json.loads((tmp_path / "resumed" / "trainer_state.json").read_text())
+    assert state["hyperparameters"]["num_processes"] == 2 and [p["step"] for p in state["dev_curve"]] == [4, 8, 10]
+    assert state == json.loads((tmp_path / "full" / "trainer_state.json").read_text())
+    card = ModelCard.load(tmp_path / "resumed" / "README.md")
+    d = card.data.to_dict()
+    assert d["base_model"] == ["csir-test/tiny-bert", "csir-test/tiny-convnext"]
+    assert d["datasets"] == ["csir-test/emoji"] and d["library_name"] == "transformers"
+    assert d["training_processes"] == 2 and d["code_switching"]["query_langs"] == ["de"]
+    results = {(r.dataset_config, r.metric_name) for r in card.data.eval_results}
+    assert results == {(s, m) for s in ("eng", "deu") for m in ("R@1", "R@10")}

@@ -114,8 +114,8 @@ def test_kill_and_resume_latest_equals_uninterrupted(tmp_path):
     args = [sys.executable, "-m", "training", "--config", str(CE), "--output-dir", str(resumed_out),
             "--data.path", str(PAIRS)] + [x for k, v in common.items() for x in (f"--{k}", str(v).replace("None", "null"))]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    killed = subprocess.run(args + ["--kill_after_step", "7"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=180, env=env)
+    killed = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180,
+                            env={**env, "CSIR_TEST_KILL_AFTER_STEP": "7"})
     assert killed.returncode == -9, killed.stderr[-2000:]
     run_dir = Path(f"{resumed_out}.run")
     assert [s for s, _ in list_checkpoints(run_dir)] == [4]  # step 7 was never saved

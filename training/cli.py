@@ -33,18 +33,6 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
     overrides = parse_overrides(extra)
-    from .multimodal import is_image_text_config
-
-    if is_image_text_config(args.config):  # objective: image-text (training/multimodal.py)
-        from .multimodal import load_mm_config, train_image_text
-
-        if args.output_dir_override:
-            overrides.append(("output_dir", args.output_dir_override))
-        mm = load_mm_config(args.config, overrides)
-        out = train_image_text(mm)
-        print(f"trained an image-text dual encoder; model and card in {out}"
-              + (f"; published {mm.push_to_hub}@{mm.version} ({mm.publish_target})" if mm.push_to_hub else ""))
-        return 0
     if args.output_dir_override:
         overrides.append(("output_dir", args.output_dir_override))
     cfg = load_config(args.config, overrides)
@@ -70,7 +58,7 @@ class _OverridesParser(CsirArgumentParser):
 
 def register(subparsers) -> None:
     """`csir train`: unknown `--field value` arguments are config overrides."""
-    p = subparsers.add_parser("train", help="train a cross-encoder or bi-encoder (config + --field overrides)",
+    p = subparsers.add_parser("train", help="train a cross-encoder, bi-encoder or image-text dual encoder (config + --field overrides)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.__class__ = _OverridesParser
     _add_arguments(p)

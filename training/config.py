@@ -18,8 +18,8 @@ from csir.errors import CsirError, where
 from csir.suggest import did_you_mean
 
 from .publishing import publish_field_problem
+from .registry import EVAL_FIRST_STAGES, IMAGE_TEXT_MODES, OBJECTIVES
 
-OBJECTIVES = ("cross-encoder", "bi-encoder")
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
 
@@ -35,6 +35,8 @@ class DataConfig:
     passage_column: str = "passage"
     label_column: str = "label"
     id_column: str | None = "id"  # used as the example id for dynamic code-switching
+    text_column: str = "text"  # image-text: the caption column
+    image_column: str = "image"  # image-text: the image column (datasets.Image or encoded bytes)
     max_rows: int | None = None  # keep only the first N rows (quick experiments)
 
 
@@ -51,11 +53,42 @@ class CodeSwitchSpec:
 
 
 @dataclass
+class EvalDatasetConfig:
+    """The dev set scored every `eval_steps` by `evaluation.evaluator.RetrievalEvaluator` (rank 0 only)."""
+
+    path: str = ""  # folder or Hub id of a retrieval set in MTEB's layout (text or image-text subsets)
+    revision: str | None = None
+    subsets: list[str] = field(default_factory=list)  # default: every subset of the set
+    split: str | None = None  # default: test, else dev
+    metrics: list[str] = field(default_factory=lambda: ["RR@10", "nDCG@10", "R@100"])
+    primary_metric: str = "RR@10"  # the curve's headline metric (mean over subsets)
+    first_stage: str | None = None  # top_ranked | dense | exhaustive (default: dense, top_ranked for CEs)
+    top_k: int = 100
+    max_queries: int | None = None  # a deterministic sample of queries per subset (faster curves)
+    batch_size: int = 32
+
+
+@dataclass
+class ImageTextSpec:
+    """Objective `image-text`: a CLIP-style dual encoder (`VisionTextDualEncoderModel`, symmetric InfoNCE)."""
+
+    mode: str = "lit"  # lit: text encoder frozen (its pooler + both projections train) | full: everything trains
+    image_model: str | None = None  # a transformers vision model (folder / Hub id); null: ConvNeXt from scratch
+    image_model_revision: str | None = None
+    image_size: int = 64
+    cnn_widths: list[int] = field(default_factory=lambda: [32, 64, 128])  # the from-scratch ConvNeXt's stages
+    projection_dim: int = 128
+    text_learning_rate: float = 2e-5  # the text encoder's learning rate in `full` mode
+    gather_across_devices: bool = True  # in-batch negatives from every process's batch
+
+
+@dataclass
 class TrainConfig:
     """One training run. Defaults are the paper's cross-encoder setup (Litschko et al. 2023)."""
 
-    objective: str = "cross-encoder"  # cross-encoder (BCE, one logit) | bi-encoder (MNRL)
+    objective: str = "cross-encoder"  # cross-encoder (BCE, one logit) | bi-encoder (MNRL) | image-text (InfoNCE)
     model: str = "nreimers/mMiniLMv2-L6-H384-distilled-from-XLMR-Large"  # or a path, or "tiny-random-bert"
+    text_model: str | None = None  # image-text: the text tower (default: model)
     model_revision: str | None = None
     trust_remote_code: bool = False
     allow_pickle: bool = False  # load a base model whose weights exist only as pickle (pytorch_model.bin, *.pt)
@@ -63,8 +96,10 @@ class TrainConfig:
     codeswitch: CodeSwitchSpec | None = None
     output_dir: str = "outputs/model"
     run_dir: str | None = None  # checkpoints + logs; default "<output_dir>.run" (never published)
+    image_text: ImageTextSpec = field(default_factory=ImageTextSpec)
     seed: int = 1
     max_steps: int = 200_000
+    epochs: int | None = None  # train this many passes over the data instead of max_steps
     batch_size: int = 64  # per process
     gradient_accumulation_steps: int = 1
     learning_rate: float = 2e-5
@@ -86,7 +121,8 @@ class TrainConfig:
     save_total_limit: int | None = 3
     logging_steps: int = 50
     tracker: str | None = "tensorboard"  # any accelerate tracker name, or null
-    kill_after_step: int | None = None  # testing: SIGKILL this process after that optimizer step
+    eval_steps: int | None = None  # score eval_dataset every N optimizer steps and after the last (dev curve)
+    eval_dataset: EvalDatasetConfig | None = None
     # card and publishing
     language: list[str] = field(default_factory=lambda: ["en"])
     license: str = "apache-2.0"
@@ -226,9 +262,22 @@ def validate(cfg: TrainConfig, source: str = "<config>") -> None:
     if not cfg.data.path:
         bad("data.path", "is required (Hub id, local folder or .jsonl/.parquet file)")
     for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "max_length", "save_steps",
-                 "logging_steps", "negatives_per_positive"):
-        if getattr(cfg, name) < 1:
+                 "logging_steps", "negatives_per_positive", "epochs", "eval_steps"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             bad(name, f"must be >= 1, got {getattr(cfg, name)}")
+    if cfg.eval_steps is not None and (cfg.eval_dataset is None or not cfg.eval_dataset.path):
+        bad("eval_dataset.path", "is required with eval_steps (a retrieval set in MTEB's layout)")
+    if cfg.eval_dataset is not None:
+        ev = cfg.eval_dataset
+        if ev.first_stage is not None and ev.first_stage not in EVAL_FIRST_STAGES:
+            bad("eval_dataset.first_stage", f"must be one of {EVAL_FIRST_STAGES}, got {ev.first_stage!r}")
+        if ev.top_k < 1 or ev.batch_size < 1:
+            bad("eval_dataset.top_k" if ev.top_k < 1 else "eval_dataset.batch_size", "must be >= 1")
+    if cfg.objective == "image-text":
+        if cfg.image_text.mode not in IMAGE_TEXT_MODES:
+            bad("image_text.mode", f"must be one of {IMAGE_TEXT_MODES}, got {cfg.image_text.mode!r}")
+        if cfg.image_text.image_size < 8 or not cfg.image_text.cnn_widths or cfg.image_text.projection_dim < 1:
+            bad("image_text", "needs image_size >= 8, at least one cnn_widths entry and projection_dim >= 1")
     if cfg.warmup_steps < 0 or cfg.hard_negatives < 0:
         bad("warmup_steps" if cfg.warmup_steps < 0 else "hard_negatives", "must be >= 0")
     if cfg.learning_rate <= 0:
@@ -333,7 +382,7 @@ def non_default_fields(cfg: TrainConfig) -> dict:
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
-        if isinstance(v, dict) and k in ("data", "codeswitch"):
+        if isinstance(v, dict) and k in ("data", "codeswitch", "eval_dataset", "image_text"):
             out.update(_flatten(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v

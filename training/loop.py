@@ -1,10 +1,15 @@
-"""The Accelerate-native training loop (one CPU to many GPUs, same code).
+"""The one Accelerate-native training loop (one CPU to many GPUs, same code), for every objective.
 
-Guarantees: `set_seed` before model init; preprocessing under `main_process_first`; gradient accumulation and
-mixed precision through the Accelerator; `save_state` every `save_steps` optimizer steps into
-`<run_dir>/checkpoints/step_<N>` (renamed into place only when complete); `resume="latest"` restores model,
-optimizer, scheduler, RNG states and the step counter, then `skip_first_batches` replays the exact data order;
-the final model, card and config are written by rank 0 after `wait_for_everyone`.
+What an objective supplies (data, model, loss module, parameter groups, saving, card facts) is the contract in
+`training.objective`; the registered objectives are in `training.registry` (cross-encoder, bi-encoder,
+image-text). Guarantees for all of them: `set_seed` before model init; preprocessing under `main_process_first`;
+gradient accumulation and mixed precision through the Accelerator; `save_state` every `save_steps` optimizer
+steps into `<run_dir>/checkpoints/step_<N>` (renamed into place only when complete); `resume="latest"` restores
+model, optimizer, scheduler, RNG states, the step counter, training log and dev curve, then `skip_first_batches`
+replays the exact data order; dynamic code-switching (`codeswitch:`) draws afresh every epoch; with `eval_steps`
+rank 0 scores `eval_dataset` every N steps and after the last (`training.dev_eval`); the final model, card and
+config are written by rank 0 after `wait_for_everyone`, then pushed when `push_to_hub` is set.
+Tests simulate preemption with the environment variable CSIR_TEST_KILL_AFTER_STEP (never a config field).
 """
 
 from __future__ import annotations
@@ -23,29 +28,32 @@ import yaml
 
 from csir.atomic import atomic_dir
 from csir.errors import CsirError, where
-from csir.models import saved_prompts
 
 from .config import TrainConfig, non_default_fields, to_dict
 from .publishing import check_publish, publish_model
+from .registry import get_objective
 
 log = logging.getLogger(__name__)
 
 CKPT_RE = re.compile(r"^step_(\d+)$")
+KILL_ENV = "CSIR_TEST_KILL_AFTER_STEP"
 
 
 class TrainState:
-    """Step counter and training log, saved with every checkpoint (registered with the Accelerator)."""
+    """Step counter, training log and dev curve, saved with every checkpoint (registered with the Accelerator)."""
 
     def __init__(self):
         self.step = 0
         self.log_history: list[dict] = []
+        self.dev_curve: list[dict] = []
 
     def state_dict(self) -> dict:
-        return {"step": self.step, "log_history": self.log_history}
+        return {"step": self.step, "log_history": self.log_history, "dev_curve": self.dev_curve}
 
     def load_state_dict(self, state: dict) -> None:
         self.step = int(state["step"])
         self.log_history = list(state["log_history"])
+        self.dev_curve = list(state.get("dev_curve", []))
 
 
 @dataclasses.dataclass
@@ -78,31 +86,6 @@ def resolve_resume(resume: str | None, run_dir: Path) -> Path | None:
     if not p.is_dir():
         raise CsirError(f"{where(resume)}: --resume-from-checkpoint: no such checkpoint directory")
     return p
-
-
-def _texts_for_vocab(ds, cfg) -> list[str]:
-    cols = [c for c in ds.column_names if c in ("query", "passage", "positive") or c.startswith("negative_")]
-    return [t for c in cols for t in ds[c]]
-
-
-def _prepare_base_model(cfg: TrainConfig, raw, accelerator) -> tuple[str, dict]:
-    """Path to load the base model from, plus facts for the card; tiny models are built here."""
-    from csir.models.tiny import build_tiny_bert, is_tiny
-
-    from .objectives import check_base_model
-
-    if is_tiny(cfg.model):
-        path = cfg.effective_run_dir / "base-model" / cfg.model
-        with accelerator.main_process_first():
-            if accelerator.is_main_process:
-                with atomic_dir(path) as tmp:
-                    build_tiny_bert(tmp, _texts_for_vocab(raw, cfg), seed=cfg.seed,
-                                    max_position=max(cfg.max_length, 64))
-        facts = check_base_model(str(path), None, cfg.objective)
-        facts["built_in_code"] = True
-        return str(path), facts
-    facts = check_base_model(cfg.model, cfg.model_revision, cfg.objective, cfg.trust_remote_code)
-    return cfg.model, facts
 
 
 def _dynamic_switcher(cfg: TrainConfig):
@@ -154,11 +137,11 @@ def _set_dynamic_epoch(ds, switcher, epoch: int) -> None:
     ds.set_transform(DynamicSwitch(switcher, epoch))
 
 
-def _hyperparameters(cfg: TrainConfig, accelerator, steps_per_epoch: int) -> dict:
+def _hyperparameters(cfg: TrainConfig, accelerator, steps_per_epoch: int, max_steps: int) -> dict:
     return {
         "objective": cfg.objective,
         "seed": cfg.seed,
-        "max_steps": cfg.max_steps,
+        "max_steps": max_steps,
         "per_device_batch_size": cfg.batch_size,
         "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
         "num_processes": accelerator.num_processes,
@@ -184,7 +167,7 @@ def _has_accelerator_device() -> bool:
 
 
 def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
-    """Run one training job; returns where the model went and the training log."""
+    """Run one training job of any registered objective; returns where the model went and the training log."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
@@ -193,8 +176,9 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
     from transformers import get_scheduler
 
     from . import data as data_mod
-    from .objectives import load_model, objective_module
+    from .dev_eval import DevEvaluation
 
+    objective = get_objective(cfg.objective)
     run_dir = cfg.effective_run_dir
     output_dir = Path(cfg.output_dir)
     try:
@@ -210,54 +194,36 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
         raise CsirError(f"{where('config', field='mixed_precision')}: {exc} (use mixed_precision: no or bf16)") from None
     resume_dir = resolve_resume(resume, run_dir)
     check_publish(cfg)  # a bad repo id / version fails now, not after hours of training
+    dev = DevEvaluation(cfg, run_dir) if cfg.eval_steps and accelerator.is_main_process else None
 
     # --- data (validated before any model is built) ---
     with accelerator.main_process_first():
-        raw, source_info = data_mod.load_source(cfg.data)
-        data_mod.check_columns(raw, cfg)
-        examples = data_mod.shape_examples(raw, cfg)
+        examples, sources = objective.load_data(cfg)
     switcher = _dynamic_switcher(cfg)
-    base_path, base_facts = _prepare_base_model(cfg, examples, accelerator)
+    base_facts = objective.prepare_base(cfg, examples, accelerator)
 
     # --- model: seeded init ---
     set_seed(cfg.seed)
-    model = load_model(base_path, cfg, accelerator.device)
-    tokenizer = model.tokenizer
-    prompts = None if cfg.objective == "cross-encoder" else saved_prompts(model, cfg.model)
+    model = objective.build_model(cfg, base_facts, accelerator.device)
     pad_multiple = 8 if accelerator.device.type == "cuda" else None
-    if switcher is None:
-        with accelerator.main_process_first():
-            train_ds = data_mod.tokenize(examples, tokenizer, cfg, prompts)
-        lengths = train_ds["length"]
-        train_ds = train_ds.remove_columns(["length"])
-        collate = data_mod.PaddingCollator(tokenizer, cfg, pad_multiple)
-    else:
-        train_ds = examples
-        if "example_id" not in train_ds.column_names:
-            train_ds = train_ds.add_column("example_id", [str(i) for i in range(len(train_ds))])
-        text_cols = [c for c in train_ds.column_names if c in ("query", "passage", "positive")
-                     or c.startswith("negative_")]
-        lengths = [sum(len(t) for t in texts) for texts in zip(*(train_ds[c] for c in text_cols))]
-        collate = data_mod.TextCollator(tokenizer, cfg, pad_multiple, prompts)
-    sampler = data_mod.LengthGroupedBatchSampler(lengths, cfg.batch_size, seed=cfg.seed,
-                                                 group=cfg.length_grouping)
+    data = objective.train_data(cfg, examples, model, pad_multiple, switcher)
+    train_ds = data.dataset
+    sampler = data_mod.LengthGroupedBatchSampler(data.lengths, cfg.batch_size, seed=cfg.seed,
+                                                 group=data.group_by_length)
     if len(sampler) == 0:
-        raise CsirError(f"{where(cfg.data.path)}: {len(lengths)} examples are fewer than one batch "
+        raise CsirError(f"{where(cfg.data.path)}: {len(data.lengths)} examples are fewer than one batch "
                         f"(batch_size={cfg.batch_size})")
-    loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate,
+    loader = DataLoader(train_ds, batch_sampler=sampler, collate_fn=data.collate,
                         num_workers=cfg.dataloader_num_workers, generator=torch.Generator().manual_seed(cfg.seed))
 
-    module = objective_module(model, cfg)
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-    params = [
-        {"params": [p for n, p in module.named_parameters() if not n.endswith(no_decay)],
-         "weight_decay": cfg.weight_decay},
-        {"params": [p for n, p in module.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
+    module = objective.loss_module(model, cfg)
+    optimizer = torch.optim.AdamW(objective.param_groups(module, cfg), lr=cfg.learning_rate)
+    loader = accelerator.prepare(loader)
+    steps_per_epoch = max(1, len(loader) // cfg.gradient_accumulation_steps)
+    max_steps = cfg.epochs * steps_per_epoch if cfg.epochs else cfg.max_steps
     scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.warmup_steps,
-                              num_training_steps=cfg.max_steps)
-    module, optimizer, loader = accelerator.prepare(module, optimizer, loader)
+                              num_training_steps=max_steps)
+    module, optimizer = accelerator.prepare(module, optimizer)
     state = TrainState()
     # the scheduler is stepped once per optimizer step by us (not once per process by accelerate)
     accelerator.register_for_checkpointing(scheduler, state)
@@ -268,20 +234,20 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
     elif resume == "latest":
         log.info("no checkpoint in %s yet: starting from step 0", run_dir / "checkpoints")
 
-    steps_per_epoch = max(1, len(loader) // cfg.gradient_accumulation_steps)
-    hparams = _hyperparameters(cfg, accelerator, steps_per_epoch)
+    hparams = _hyperparameters(cfg, accelerator, steps_per_epoch, max_steps)
     if cfg.tracker:
         accelerator.init_trackers("csir-train", config={k: v for k, v in hparams.items()
                                                         if isinstance(v, (int, float, str, bool))})
 
     micro_done = state.step * cfg.gradient_accumulation_steps
     epoch, skip = divmod(micro_done, len(loader))
-    progress = tqdm(total=cfg.max_steps, initial=state.step, desc=f"train {cfg.objective}",
+    progress = tqdm(total=max_steps, initial=state.step, desc=f"train {cfg.objective}",
                     disable=not accelerator.is_local_main_process)
     module.train()
     window_loss, window_n = torch.zeros((), device=accelerator.device), 0
     pairs_seen, t0 = 0, time.perf_counter()
-    while state.step < cfg.max_steps:
+    kill_after = _test_kill_step()
+    while state.step < max_steps:
         sampler.set_epoch(epoch)
         if switcher is not None:
             _set_dynamic_epoch(train_ds, switcher, epoch)
@@ -304,7 +270,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
                 continue
             state.step += 1
             progress.update(1)
-            if state.step % cfg.logging_steps == 0 or state.step == cfg.max_steps:
+            if state.step % cfg.logging_steps == 0 or state.step == max_steps:
                 mean_loss = (accelerator.reduce(window_loss, reduction="mean") / max(window_n, 1)).item()
                 lr = scheduler.get_last_lr()[0]
                 entry = {"step": state.step, "epoch": round(state.step / steps_per_epoch, 4),
@@ -314,12 +280,22 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
                 progress.set_postfix(loss=f"{mean_loss:.4f}")
                 window_loss.zero_()
                 window_n = 0
-            if state.step % cfg.save_steps == 0 and state.step < cfg.max_steps:
+            if cfg.eval_steps and (state.step % cfg.eval_steps == 0 or state.step == max_steps):
+                if dev is not None:  # rank 0 scores the dev set; the others wait at the barrier
+                    core = accelerator.unwrap_model(module).model
+                    core.eval()  # no dropout while scoring; back to train mode right after
+                    scores = dev.evaluate(objective.eval_model(core, cfg), state.step)
+                    module.train()
+                    state.dev_curve.append({"step": state.step, "metrics": scores})
+                    dev.write_curve(state.dev_curve)
+                    accelerator.log({f"dev/{k}": v for k, v in scores.items()}, step=state.step)
+                accelerator.wait_for_everyone()
+            if state.step % cfg.save_steps == 0 and state.step < max_steps:
                 _save_checkpoint(accelerator, run_dir, state.step, cfg.save_total_limit)
-            if cfg.kill_after_step is not None and state.step == cfg.kill_after_step:
+            if kill_after is not None and state.step == kill_after:
                 accelerator.wait_for_everyone()
                 os.kill(os.getpid(), signal.SIGKILL)  # simulated preemption (tests)
-            if state.step >= cfg.max_steps:
+            if state.step >= max_steps:
                 break
         epoch += 1
         skip = 0
@@ -331,16 +307,23 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
     published = None
     if accelerator.is_main_process:
         final = accelerator.unwrap_model(module).model
-        _write_final(final, cfg, output_dir, source_info, base_facts, hparams, state.log_history,
-                     state.step)
+        _write_final(objective, final, cfg, output_dir, sources, base_facts, hparams, state, dev)
         if cfg.push_to_hub:
             published = publish_model(cfg, output_dir)
     accelerator.wait_for_everyone()
     accelerator.end_training()
+    if dev is not None:
+        dev.close()
     final_loss = state.log_history[-1]["loss"] if state.log_history else None
     return TrainResult(output_dir=output_dir, steps=state.step, num_processes=accelerator.num_processes,
                        final_loss=final_loss, pairs_per_second=pairs_per_second,
                        log_history=list(state.log_history), published=published)
+
+
+def _test_kill_step() -> int | None:
+    """Tests simulate preemption with CSIR_TEST_KILL_AFTER_STEP=N (SIGKILL after optimizer step N)."""
+    value = os.environ.get(KILL_ENV)
+    return int(value) if value else None
 
 
 def _save_checkpoint(accelerator, run_dir: Path, step: int, total_limit: int | None) -> None:
@@ -377,9 +360,9 @@ def _load_eval_results(cfg: TrainConfig) -> list[dict]:
     return data
 
 
-def _write_final(model, cfg: TrainConfig, output_dir: Path, source_info, base_facts, hparams, log_history,
-                 steps: int):
-    """Final model + README card + training config + log, written atomically (never a half model)."""
+def _write_final(objective, model, cfg: TrainConfig, output_dir: Path, sources, base_facts, hparams, state,
+                 dev) -> None:
+    """Final model + README card + training config + log (+ dev curve plot), written atomically."""
     from builders.repo_writer import library_versions
     from model_cards.model_card import render_model_card
 
@@ -387,27 +370,28 @@ def _write_final(model, cfg: TrainConfig, output_dir: Path, source_info, base_fa
     info = {
         "model_name": cfg.model_name or output_dir.name,
         "objective": cfg.objective,
-        "base_model": cfg.model,
-        "base_model_revision": cfg.model_revision,
-        "base_model_built_in_code": bool(base_facts.get("built_in_code")),
-        "base_model_type": base_facts.get("model_type"),
-        "datasets": [dataclasses.asdict(source_info)],
+        "datasets": [dataclasses.asdict(s) for s in sources],
         "language": cfg.language,
         "license": cfg.license,
         "codeswitch": cs,
-        "hyperparameters": {**hparams, "steps_trained": steps},
+        "hyperparameters": {**hparams, "steps_trained": state.step},
         "non_default": non_default_fields(cfg),
-        "log_history": log_history,
+        "log_history": state.log_history,
         "versions": library_versions(),
         "eval_results": _load_eval_results(cfg),
         "repo_id": cfg.push_to_hub,
         "version": cfg.version,
         "local_path": str(output_dir),  # the Usage snippet until published (`csir publish` pins the Hub id)
+        **objective.card_info(cfg, base_facts),
     }
     with atomic_dir(output_dir) as tmp:
-        model.save(str(tmp), create_model_card=False)
+        objective.save(model, cfg, tmp)
+        if dev is not None and state.dev_curve:
+            info["dev_curve"] = dev.card_section(state.dev_curve, tmp)
+            info["eval_results"] = info["eval_results"] + dev.eval_results(state.dev_curve[-1], cfg.objective)
         (tmp / "README.md").write_text(render_model_card(info), encoding="utf-8")
         (tmp / "training_config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
-        state = {"global_step": steps, "hyperparameters": hparams, "log_history": log_history}
-        (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
-
+        trainer_state = {"global_step": state.step, "hyperparameters": hparams, "log_history": state.log_history}
+        if state.dev_curve:
+            trainer_state["dev_curve"] = state.dev_curve
+        (tmp / "trainer_state.json").write_text(json.dumps(trainer_state, indent=2), encoding="utf-8")

@@ -1,232 +1,292 @@
-"""Contrastive image-text dual encoder (symmetric InfoNCE): `accelerate launch -m training --config configs/mm-*.yaml`.
+"""Objective `image-text`: a contrastive image-text dual encoder trained by the one loop (`training.loop.train`).
 
-Text tower: any HF/local text encoder (its pooler output). Image tower: a small ConvNeXt CNN trained from scratch.
-Mode `lit`: the text encoder is frozen (its pooler and both projections train); `full`: everything trains.
-Captions may be code-switched on the fly by `builders.codeswitch` (a fresh draw per epoch and caption id).
-Saved as a transformers `VisionTextDualEncoderModel` + tokenizer + image processor, which `csir evaluate` loads
-through `get_text_features` / `get_image_features`, with a generated model card; `push_to_hub` + `version` publish
-that folder to the Hub or the local store exactly as text models are (`training.publishing`).
+    accelerate launch [--multi_gpu --num_processes N] -m training --config configs/multimodal/mm-emoji-lit-en.yaml
+
+Model: a transformers `VisionTextDualEncoderModel` (text encoder's pooler output + projection; image tower +
+projection; learned temperature), trained with CLIP's symmetric InfoNCE over in-batch negatives, gathered across
+processes (`image_text.gather_across_devices`). Text tower: `text_model` (default `model`; `tiny-random-bert` builds
+a test model). Image tower: `image_text.image_model` (a transformers vision model) or, when null, a ConvNeXt built
+from scratch (`image_text.cnn_widths`, `image_size`). `image_text.mode: lit` freezes the text encoder (its pooler
+and both projections train); `full` trains everything (the text encoder at `image_text.text_learning_rate`).
+Captions come from `data.text_column`, images from `data.image_column`; `codeswitch:` switches captions on the fly
+(query side, a fresh draw per epoch and caption id). Everything else (multi-process, checkpoints and resume,
+dev-set curves, card, publishing) is the loop's. The saved folder (model, tokenizer, image processor, card) is what
+`csir evaluate` loads through `get_text_features` / `get_image_features`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+import torch
+from torch import nn
 
-from csir.errors import CsirError
+from csir.atomic import atomic_dir
+from csir.errors import CsirError, where
+from csir.hub.resolve import is_hub_id
 
-from .publishing import check_publish, publish_field_problem, publish_model
+from .objective import Objective, TrainData
 
 log = logging.getLogger(__name__)
-MODES = ("lit", "full")
 
 
-@dataclass
-class ImageTextConfig:
-    objective: str = "image-text"
-    text_model: str = ""                     # HF id or local folder of a text encoder
-    allow_pickle: bool = False               # load a text encoder whose weights exist only as pickle
-    data: str = ""                           # dataset folder / Hub id with image + caption columns
-    data_config: str | None = "captions"
-    split: str = "train"
-    image_column: str = "image"
-    text_column: str = "text"
-    id_column: str = "id"
-    max_rows: int | None = None
-    mode: str = "lit"
-    image_size: int = 64
-    cnn_widths: list[int] = field(default_factory=lambda: [32, 64, 128])
-    projection_dim: int = 128
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 2e-3                         # image tower, projections, pooler
-    text_lr: float = 2e-5                    # text encoder in `full` mode
-    max_length: int = 32
-    seed: int = 1
-    codeswitch: dict | None = None           # {variant, p, lexicons: {lang: spec}, query_langs: [...]}
-    output_dir: str = "outputs/mm-model"
-    model_name: str | None = None
-    # publishing: the text configs' fields (training.config.TrainConfig), same meaning
-    push_to_hub: str | None = None           # repo id (ORG/NAME) to publish the final model to
-    version: str | None = None               # tag for the published revision, e.g. v1.0.0
-    publish_target: str = "hub"              # hub | store (local git store; store_dir or $CSIR_HUB_STORE)
-    store_dir: str | None = None
-    private: bool = False
+def text_model_name(cfg) -> str:
+    return cfg.text_model or cfg.model
 
 
-def load_mm_config(path: str | None, overrides: list[tuple[str, object]]) -> ImageTextConfig:
-    raw = {}
-    if path:
-        p = Path(path)
-        if not p.exists():
-            raise CsirError(f"--config: {p} does not exist")
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    names = {f.name for f in dataclasses.fields(ImageTextConfig)}
-    for k, v in overrides:
-        raw[k.lstrip("-").replace("-", "_")] = v
-    for k in raw:
-        if k not in names:
-            raise CsirError(f"{path or '<overrides>'}: field '{k}' is not an image-text training setting")
-    cfg = ImageTextConfig(**raw)
-    if cfg.mode not in MODES:
-        raise CsirError(f"{path}: field 'mode': '{cfg.mode}' (choose from {', '.join(MODES)})")
-    if not cfg.text_model or not cfg.data:
-        raise CsirError(f"{path}: fields 'text_model' and 'data' are required")
-    problem = publish_field_problem(cfg)
-    if problem:
-        raise CsirError(f"{path or '<overrides>'}: field '{problem[0]}' {problem[1]}")
-    return cfg
+class ImageTextCollator:
+    """Captions tokenized per batch (they may be code-switched per epoch); pixels looked up by row."""
+
+    def __init__(self, tokenizer, pixels: torch.Tensor, max_length: int, pad_to_multiple_of: int | None = None):
+        self.tokenizer, self.pixels = tokenizer, pixels
+        self.max_length, self.pad_to_multiple_of = max_length, pad_to_multiple_of
+
+    def __call__(self, rows: list[dict]) -> dict:
+        text = self.tokenizer([r["query"] for r in rows], padding=True, truncation=True, max_length=self.max_length,
+                              pad_to_multiple_of=self.pad_to_multiple_of, return_tensors="pt")
+        return {"text": dict(text), "pixel_values": self.pixels[[int(r["row"]) for r in rows]]}
 
 
-def is_image_text_config(path: str | None) -> bool:
-    if not path or not Path(path).exists():
-        return False
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    return isinstance(raw, dict) and raw.get("objective") == "image-text"
+class SymmetricInfoNCE(nn.Module):
+    """CLIP's loss: cross-entropy over text->image and image->text similarities with a learned temperature.
+
+    With `frozen_text`, the text encoder runs without gradients (its pooler still trains); with `gather`, every
+    process scores its rows against the embeddings of all processes' batches (gradients flow back through
+    `torch.distributed.nn.all_gather`), as one process with the global batch would.
+    """
+
+    def __init__(self, model, frozen_text: bool, gather: bool):
+        super().__init__()
+        self.model, self.frozen_text, self.gather = model, frozen_text, gather
+
+    def forward(self, text: dict, pixel_values: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+        from sentence_transformers.util import all_gather_with_grad, get_rank, get_world_size
+
+        m = self.model
+        if self.frozen_text:
+            with torch.no_grad():
+                hidden = m.text_model(**text).last_hidden_state
+            pooled = m.text_model.pooler(hidden)
+        else:
+            pooled = m.text_model(**text).pooler_output
+        t = F.normalize(m.text_projection(pooled), dim=-1)
+        i = F.normalize(m.visual_projection(m.vision_model(pixel_values=pixel_values).pooler_output), dim=-1)
+        scale = m.logit_scale.exp().clamp(max=100)
+        offset = 0
+        t_all, i_all = t, i
+        if self.gather and get_world_size() > 1:
+            t_all, i_all = all_gather_with_grad(t), all_gather_with_grad(i)
+            offset = get_rank() * len(t)
+        target = torch.arange(len(t), device=t.device) + offset
+        return (F.cross_entropy(scale * t @ i_all.T, target) + F.cross_entropy(scale * i @ t_all.T, target)) / 2
 
 
-def _switcher(cfg: ImageTextConfig):
-    if not cfg.codeswitch:
-        return None
-    from builders.codeswitch import CodeSwitchConfig, CodeSwitcher
-    from builders.lexicons.store import load_lexicons
+class ImageTextObjective(Objective):
+    """Data, towers, loss and saving of the image-text dual encoder; see the module docstring."""
 
-    cs = dict(cfg.codeswitch)
-    lexicons = load_lexicons(cs.pop("lexicons", {}))
-    cs.setdefault("seed", cfg.seed)
-    return CodeSwitcher(CodeSwitchConfig(**cs), lexicons)
+    name = "image-text"
 
+    def __init__(self):
+        self.images: list[bytes] = []
+        self.tokenizer = None
+        self.processor = None
 
-def build_model(cfg: ImageTextConfig):
-    """(VisionTextDualEncoderModel, text tokenizer) from `csir.models.dual`, the one model loader."""
-    from csir.models.dual import build_dual_encoder, load_text_tower
+    # --- data ---
+    def load_data(self, cfg):
+        from datasets import Dataset
 
-    text, tokenizer = load_text_tower(cfg.text_model, cfg.allow_pickle)
-    return build_dual_encoder(text, cfg.cnn_widths, cfg.image_size, cfg.projection_dim), tokenizer
+        from csir.hub.load import load_repo_dataset
+        from csir.hub.resolve import resolve
+        from csir.images import image_column
 
+        from .data import DataSource
 
-def symmetric_infonce(model, text_hidden, pixel_values):
-    """CLIP's loss: cross-entropy over text->image and image->text similarities (learned temperature)."""
-    import torch
-    import torch.nn.functional as F
+        d = cfg.data
+        try:
+            ds = load_repo_dataset(d.path, d.name, split=d.split, revision=d.revision)
+        except Exception as exc:  # datasets raises many types: not found, bad config, offline...
+            raise CsirError(f"{where('config', field='data.path')}: cannot load {d.path!r}"
+                            f"{f' config {d.name!r}' if d.name else ''} split {d.split!r}: "
+                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        id_col = d.id_column or "id"
+        for fieldname, col in (("data.image_column", d.image_column), ("data.text_column", d.text_column),
+                               ("data.id_column", id_col)):
+            if col not in ds.column_names:
+                raise CsirError(f"{where(d.path, field=col)}: column missing for the image-text objective (set "
+                                f"{fieldname}); the dataset has columns {ds.column_names}")
+        if d.max_rows is not None:
+            ds = ds.select(range(min(d.max_rows, len(ds))))
+        if len(ds) == 0:
+            raise CsirError(f"{where(d.path)}: the {d.split!r} split is empty")
+        ids = [str(x) for x in ds[id_col]]
+        if len(set(ids)) != len(ids):
+            raise CsirError(f"{where(d.path, field=id_col)}: ids are not unique (they key images and code-switching)")
+        pics = ds.select_columns([id_col, d.image_column]).rename_columns(
+            {k: v for k, v in ((id_col, "id"), (d.image_column, "image")) if k != v})
+        by_id = image_column(pics, d.path, d.name or "default")
+        self.images = [by_id[i] for i in ids]
+        examples = Dataset.from_dict({"query": [str(t) for t in ds[d.text_column]], "example_id": ids,
+                                      "row": list(range(len(ids)))})
+        r = resolve(d.path, d.revision, "dataset", download=False, hash_folder=False,
+                    flag=where("config", field="data.path"), rev_flag=where("config", field="data.revision"))
+        r.cleanup()
+        info = DataSource(path=d.path, name=d.name, split=d.split, revision=d.revision,
+                          resolved_revision=r.commit if r.kind != "folder" else None, num_rows=len(ids),
+                          is_hub_id=is_hub_id(d.path))
+        return examples, [info]
 
-    pooled = model.text_model.pooler(text_hidden) if text_hidden.dim() == 3 else model.text_model.pooler(text_hidden[:, None])
-    t = F.normalize(model.text_projection(pooled), dim=-1)
-    i = F.normalize(model.get_image_features(pixel_values=pixel_values).pooler_output, dim=-1)
-    logits = t @ i.T * model.logit_scale.exp().clamp(max=100)
-    target = torch.arange(len(t), device=t.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    # --- towers ---
+    def prepare_base(self, cfg, examples, accelerator) -> dict:
+        from transformers import AutoConfig
 
+        from csir.models.tiny import build_tiny_bert, is_tiny
 
-def _frozen_cls(model, tokenizer, texts, cfg, device):
-    """LiT: the frozen encoder's [CLS] hidden states for this epoch's captions, in large no-grad batches."""
-    import torch
+        text = text_model_name(cfg)
+        facts: dict = {"text_path": text}
+        if is_tiny(text):
+            path = cfg.effective_run_dir / "base-model" / text
+            with accelerator.main_process_first():
+                if accelerator.is_main_process:
+                    with atomic_dir(path) as tmp:
+                        build_tiny_bert(tmp, examples["query"], seed=cfg.seed, max_position=max(cfg.max_length, 64))
+            facts.update(text_path=str(path), text_built_in_code=True)
+        spec = cfg.image_text
+        for role, name, revision in (("text", facts["text_path"], None if is_tiny(text) else cfg.model_revision),
+                                     ("image", spec.image_model, spec.image_model_revision)):
+            if name is None:
+                continue
+            field = "text_model" if role == "text" else "image_text.image_model"
+            try:
+                conf = AutoConfig.from_pretrained(name, revision=revision, trust_remote_code=cfg.trust_remote_code)
+            except Exception as exc:
+                raise CsirError(f"{where('config', field=field)}: cannot load the configuration of {name!r}: "
+                                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+            facts[f"{role}_model_type"] = getattr(conf, "model_type", None)
+        return facts
 
-    out = []
-    with torch.no_grad():
-        for s in range(0, len(texts), 256):
-            enc = tokenizer(texts[s:s + 256], padding=True, truncation=True, max_length=cfg.max_length,
-                            return_tensors="pt").to(device)
-            out.append(model.text_model(**enc).last_hidden_state[:, 0])
-    return torch.cat(out)
+    def build_model(self, cfg, facts: dict, device):
+        from transformers import (
+            AutoImageProcessor,
+            AutoModel,
+            AutoTokenizer,
+            CLIPImageProcessor,
+            ConvNextConfig,
+            ConvNextModel,
+            VisionTextDualEncoderModel,
+        )
 
+        spec = cfg.image_text
+        text_path = facts["text_path"]
+        revision = None if facts.get("text_built_in_code") else cfg.model_revision
+        if not facts.get("text_built_in_code"):  # safetensors only, unless the config allows pickle weights
+            from csir.hub.resolve import resolve
+            from csir.models.files import check_weights, model_files
 
-def train_image_text(cfg: ImageTextConfig) -> Path:
-    import numpy as np
-    import torch
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
-    from transformers import CLIPImageProcessor
+            r = resolve(text_path, revision, "model", allow_patterns=model_files(cfg.allow_pickle),
+                        flag=where("config", field="text_model"), hash_folder=False)
+            check_weights(r.path, cfg.allow_pickle, text_path, flag=where("config", field="text_model"),
+                          allow_flag="allow_pickle: true", hub_snapshot=r.kind == "hub")
+        try:
+            text = AutoModel.from_pretrained(text_path, revision=revision, add_pooling_layer=True,
+                                             trust_remote_code=cfg.trust_remote_code)
+            self.tokenizer = AutoTokenizer.from_pretrained(text_path, revision=revision,
+                                                           trust_remote_code=cfg.trust_remote_code)
+        except (OSError, ValueError, TypeError) as exc:
+            raise CsirError(f"{where('config', field='text_model')}: cannot load {text_path!r} "
+                            f"({exc.__class__.__name__}: {exc})") from None
+        if getattr(text, "pooler", None) is None:
+            raise CsirError(f"{where('config', field='text_model')}: {text_path!r} ({text.__class__.__name__}) has "
+                            "no pooler layer; VisionTextDualEncoderModel embeds texts with the encoder's pooler output")
+        if spec.image_model is None:
+            vc = ConvNextConfig(num_channels=3, patch_size=4, num_stages=len(spec.cnn_widths),
+                                hidden_sizes=list(spec.cnn_widths), depths=[1] * len(spec.cnn_widths),
+                                image_size=spec.image_size)
+            vision = ConvNextModel(vc)
+            self.processor = CLIPImageProcessor(size={"shortest_edge": spec.image_size},
+                                                crop_size={"height": spec.image_size, "width": spec.image_size},
+                                                image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
+        else:
+            try:
+                vision = AutoModel.from_pretrained(spec.image_model, revision=spec.image_model_revision,
+                                                   trust_remote_code=cfg.trust_remote_code)
+                self.processor = AutoImageProcessor.from_pretrained(spec.image_model,
+                                                                    revision=spec.image_model_revision)
+            except (OSError, ValueError, TypeError) as exc:
+                raise CsirError(f"{where('config', field='image_text.image_model')}: cannot load "
+                                f"{spec.image_model!r} ({exc.__class__.__name__}: {exc})") from None
+        vision_dim = getattr(vision.config, "hidden_size", None) or vision.config.hidden_sizes[-1]
+        vision.config.hidden_size = vision_dim  # VisionTextDualEncoder sizes the projection from hidden_size
+        model = VisionTextDualEncoderModel(vision_model=vision, text_model=text)
+        model.config.projection_dim = spec.projection_dim
+        model.visual_projection = nn.Linear(vision_dim, spec.projection_dim, bias=False)
+        model.text_projection = nn.Linear(text.config.hidden_size, spec.projection_dim, bias=False)
+        model.projection_dim = spec.projection_dim
+        if spec.mode == "lit":
+            for name, p in model.text_model.named_parameters():
+                p.requires_grad = name.startswith("pooler.")
+        return model.to(device)
 
-    from csir.hub.load import load_repo_dataset
-    from csir.images import image_column, to_rgb
+    # --- training ---
+    def train_data(self, cfg, examples, model, pad_multiple, switcher) -> TrainData:
+        from csir.images import to_rgb
 
-    set_seed(cfg.seed)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    if accelerator.num_processes > 1:  # the loop calls the towers directly, outside DDP's gradient sync
-        raise CsirError("image-text training runs in one process; launch it without --num_processes > 1")
-    check_publish(cfg)  # a bad repo id / version / store fails now, not after training
-    try:
-        ds = load_repo_dataset(cfg.data, cfg.data_config, split=cfg.split)
-    except Exception as exc:  # datasets raises many types
-        raise CsirError(f"data: cannot read {cfg.data} ({exc.__class__.__name__}: {exc})") from None
-    for col in (cfg.image_column, cfg.text_column, cfg.id_column):
-        if col not in ds.column_names:
-            raise CsirError(f"{cfg.data}: config {cfg.data_config}: field '{col}' missing")
-    if cfg.max_rows:
-        ds = ds.select(range(min(cfg.max_rows, len(ds))))
-    ds = ds.rename_column(cfg.image_column, "image") if cfg.image_column != "image" else ds
-    images = image_column(ds.select_columns([cfg.id_column, "image"]).rename_column(cfg.id_column, "id")
-                          if cfg.id_column != "id" else ds.select_columns(["id", "image"]), cfg.data, cfg.data_config)
-    ids = [str(x) for x in ds[cfg.id_column]]
-    captions = list(ds[cfg.text_column])
-    processor = CLIPImageProcessor(size={"shortest_edge": cfg.image_size},
-                                   crop_size={"height": cfg.image_size, "width": cfg.image_size},
-                                   image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-    pixels = torch.cat([processor(images=[to_rgb(images[i], f"{cfg.data}: id {i}") for i in ids[s:s + 256]],
-                                  return_tensors="pt")["pixel_values"] for s in range(0, len(ids), 256)])
-    model, tokenizer = build_model(cfg)
-    if cfg.mode == "lit":
-        for name, p in model.text_model.named_parameters():
-            p.requires_grad = name.startswith("pooler.")
-    text_params = [p for n, p in model.text_model.named_parameters() if p.requires_grad and not n.startswith("pooler.")]
-    other = [p for n, p in model.named_parameters() if p.requires_grad and not (n.startswith("text_model.")
-             and not n.startswith("text_model.pooler."))]
-    groups = [{"params": other, "lr": cfg.lr}] + ([{"params": text_params, "lr": cfg.text_lr}] if text_params else [])
-    optimizer = torch.optim.AdamW(groups, weight_decay=0.01)
-    switcher = _switcher(cfg)
-    rng = np.random.default_rng(cfg.seed)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    steps_per_epoch = len(ids) // cfg.batch_size
-    history, t0 = [], time.perf_counter()
-    model.train()
-    core = accelerator.unwrap_model(model)
-    for epoch in range(cfg.epochs):
-        order = rng.permutation(len(ids))
-        texts_epoch = captions
-        if switcher is not None:  # a fresh draw per (epoch, caption id): dynamic code-switching
-            texts_epoch = [switcher.switch(t, i, "query", epoch=epoch)[0] for t, i in zip(captions, ids)]
-        if cfg.mode == "lit" and (switcher is not None or epoch == 0):  # English captions: encoded once
-            cls = _frozen_cls(core, tokenizer, texts_epoch, cfg, accelerator.device)
-        elif cfg.mode != "lit":
-            cls = None
-        total = 0.0
-        for s in tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}", disable=not accelerator.is_main_process):
-            idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
-            if cls is not None:
-                hidden = cls[idx]
-            else:
-                enc = tokenizer([texts_epoch[i] for i in idx], padding=True, truncation=True,
-                                max_length=cfg.max_length, return_tensors="pt").to(accelerator.device)
-                hidden = core.text_model(**enc).last_hidden_state
-            loss = symmetric_infonce(core, hidden, pixels[idx].to(accelerator.device))
-            accelerator.backward(loss)
-            optimizer.step()
-            optimizer.zero_grad()
-            total += float(loss.detach())
-        history.append({"epoch": epoch + 1, "loss": round(total / max(steps_per_epoch, 1), 4)})
-        log.info("epoch %d: loss %.4f", epoch + 1, history[-1]["loss"])
-    out_dir = Path(cfg.output_dir)
-    if accelerator.is_main_process:
-        from csir.atomic import atomic_dir
-        from model_cards.multimodal_card import render_image_text_card
+        src = cfg.data.path
+        pixels = [self.processor(images=[to_rgb(b, f"{src}: row {s + i}") for i, b in enumerate(self.images[s:s + 256])],
+                                 return_tensors="pt")["pixel_values"] for s in range(0, len(self.images), 256)]
+        collate = ImageTextCollator(self.tokenizer, torch.cat(pixels), cfg.max_length, pad_multiple)
+        return TrainData(examples, [len(t) for t in examples["query"]], collate, group_by_length=False)
 
-        with atomic_dir(out_dir) as tmp:
-            accelerator.unwrap_model(model).save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            processor.save_pretrained(tmp)
-            info = {"config": dataclasses.asdict(cfg), "log_history": history, "train_rows": len(ids),
-                    "train_seconds": round(time.perf_counter() - t0, 1)}
-            (tmp / "training_info.json").write_text(json.dumps(info, indent=1, ensure_ascii=False), encoding="utf-8")
-            (tmp / "README.md").write_text(render_image_text_card(info), encoding="utf-8")
-        if cfg.push_to_hub:
-            publish_model(cfg, out_dir)
-    accelerator.wait_for_everyone()
-    return out_dir
+    def loss_module(self, model, cfg):
+        return SymmetricInfoNCE(model, cfg.image_text.mode == "lit", cfg.image_text.gather_across_devices)
+
+    def param_groups(self, module, cfg) -> list[dict]:
+        """The text encoder body at `image_text.text_learning_rate`; towers' heads, image tower at learning_rate."""
+        groups = super().param_groups(module, cfg)
+        body = {id(p) for n, p in module.model.text_model.named_parameters()
+                if p.requires_grad and not n.startswith("pooler.")}
+        out = []
+        for g in groups:
+            rest = [p for p in g["params"] if id(p) not in body]
+            text = [p for p in g["params"] if id(p) in body]
+            out.append({**g, "params": rest})
+            if text:
+                out.append({**g, "params": text, "lr": cfg.image_text.text_learning_rate})
+        return [g for g in out if g["params"]]
+
+    def eval_model(self, model, cfg):
+        from csir.models import ModelSpec
+        from csir.models.dual import DualEncoderModel
+
+        batch = cfg.eval_dataset.batch_size if cfg.eval_dataset else 32
+        spec = ModelSpec(name=text_model_name(cfg), batch_size=batch, max_length=cfg.max_length)
+        return DualEncoderModel(spec, "clip", Path("."), "live", model, {}, tokenizer=self.tokenizer,
+                                image_processor=self.processor)
+
+    # --- output ---
+    def save(self, model, cfg, folder: Path) -> None:
+        model.save_pretrained(folder)
+        self.tokenizer.save_pretrained(folder)
+        self.processor.save_pretrained(folder)
+
+    def card_info(self, cfg, facts: dict) -> dict:
+        spec = cfg.image_text
+        text = text_model_name(cfg)
+        built = bool(facts.get("text_built_in_code"))
+        text_training = ("frozen (LiT): its pooler and the projection train" if spec.mode == "lit"
+                         else f"fine-tuned (learning rate {spec.text_learning_rate})")
+        towers = [{"role": "text", "model": f"`{text}` (tiny random BERT built in code)" if built else text,
+                   "revision": None if built else cfg.model_revision, "hub_id": is_hub_id(text) and not built,
+                   "training": text_training}]
+        if spec.image_model:
+            towers.append({"role": "image", "model": spec.image_model, "revision": spec.image_model_revision,
+                           "hub_id": is_hub_id(spec.image_model), "training": "fine-tuned"})
+        else:
+            towers.append({"role": "image", "model": f"ConvNeXt built from scratch (widths {list(spec.cnn_widths)}, "
+                           f"one block per stage, {spec.image_size} px)", "revision": None, "hub_id": False,
+                           "training": "trained from scratch"})
+        bases = [text] if not built else []
+        if spec.image_model:
+            bases.append(spec.image_model)
+        return {"base_model": bases, "towers": towers, "tags": [f"mode-{spec.mode}"]}
