@@ -85,6 +85,16 @@ def test_translate_train_captions(setup):
     assert state["global_step"] == 2
 
 
+def test_config_as_shipped_trains_offline(setup, tmp_path):
+    """configs/multimodal/lit-emoji-minilm-en.yaml as written (text tower from its PyPI package), shortened."""
+    root, ds, _ = setup
+    cfg = Path(__file__).parents[1] / "configs" / "multimodal" / "lit-emoji-minilm-en.yaml"
+    assert csir(["train", "--config", str(cfg), "--data.path", str(ds), "--output_dir", str(tmp_path / "m"),
+                 "--max_steps", "1", "--batch_size", "2", "--lit.feature_cache_dir", str(root / "feats")]) == 0
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert "efficientnet-lite0" in card
+
+
 def test_bad_tower_and_layers(setup, capsys):
     root, ds, text = setup
     capsys.readouterr()

