@@ -17,11 +17,12 @@ from csir.hub.resolve import is_hub_id
 from .dataset_card import CITATION, _template
 
 PIPELINE_TAGS = {"cross-encoder": "text-ranking", "bi-encoder": "sentence-similarity",
-                 "image-text": "zero-shot-image-classification"}
+                 "image-text": "zero-shot-image-classification", "lit": "zero-shot-image-classification"}
 OBJECTIVE_TAGS = {"cross-encoder": ["cross-encoder", "reranker", "text-ranking"],
                   "bi-encoder": ["bi-encoder", "sentence-similarity", "feature-extraction"],
-                  "image-text": ["image-text-retrieval", "dual-encoder", "contrastive", "vision-text-dual-encoder"]}
-LIBRARIES = {"image-text": "transformers"}
+                  "image-text": ["image-text-retrieval", "dual-encoder", "contrastive", "vision-text-dual-encoder"],
+                  "lit": ["image-text-retrieval", "dual-encoder", "contrastive"]}
+LIBRARIES = {"image-text": "transformers", "lit": "transformers"}
 EVAL_FIELDS = {f.name for f in dataclasses.fields(EvalResult)}
 
 

@@ -83,6 +83,19 @@ class ImageTextSpec:
 
 
 @dataclass
+class LitSpec:
+    """Objective `lit` (training.lit): a locked pretrained image tower (from its PyPI package), a trainable text tower."""
+
+    image_tower: str = "efficientnet-lite0"  # csir.models.image_towers.TOWERS
+    projection_dim: int = 256
+    frozen_text_layers: int = 0  # embeddings + the lowest N text layers stay fixed (0: all train)
+    head_learning_rate: float = 1e-3  # both projections and the temperature
+    extra_caption_configs: list[str] = field(default_factory=list)  # e.g. [captions-deu]: translate-train
+    feature_cache_dir: str | None = None  # default ~/.cache/codeswitch-ir/tower-features ($CSIR_CACHE_DIR)
+    gather_across_devices: bool = True  # in-batch negatives from every process's batch
+
+
+@dataclass
 class TrainConfig:
     """One training run. Defaults are the paper's cross-encoder setup (Litschko et al. 2023)."""
 
@@ -97,6 +110,7 @@ class TrainConfig:
     output_dir: str = "outputs/model"
     run_dir: str | None = None  # checkpoints + logs; default "<output_dir>.run" (never published)
     image_text: ImageTextSpec = field(default_factory=ImageTextSpec)
+    lit: LitSpec = field(default_factory=LitSpec)
     seed: int = 1
     max_steps: int = 200_000
     epochs: int | None = None  # train this many passes over the data instead of max_steps
@@ -273,6 +287,9 @@ def validate(cfg: TrainConfig, source: str = "<config>") -> None:
             bad("eval_dataset.first_stage", f"must be one of {EVAL_FIRST_STAGES}, got {ev.first_stage!r}")
         if ev.top_k < 1 or ev.batch_size < 1:
             bad("eval_dataset.top_k" if ev.top_k < 1 else "eval_dataset.batch_size", "must be >= 1")
+    if cfg.objective == "lit":
+        if cfg.lit.projection_dim < 1 or cfg.lit.frozen_text_layers < 0 or cfg.lit.head_learning_rate <= 0:
+            bad("lit", "needs projection_dim >= 1, frozen_text_layers >= 0 and head_learning_rate > 0")
     if cfg.objective == "image-text":
         if cfg.image_text.mode not in IMAGE_TEXT_MODES:
             bad("image_text.mode", f"must be one of {IMAGE_TEXT_MODES}, got {cfg.image_text.mode!r}")
@@ -382,7 +399,7 @@ def non_default_fields(cfg: TrainConfig) -> dict:
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
-        if isinstance(v, dict) and k in ("data", "codeswitch", "eval_dataset", "image_text"):
+        if isinstance(v, dict) and k in ("data", "codeswitch", "eval_dataset", "image_text", "lit"):
             out.update(_flatten(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v

@@ -13,6 +13,7 @@ OBJECTIVE_CLASSES = {
     "cross-encoder": "training.text_objectives:CrossEncoderObjective",
     "bi-encoder": "training.text_objectives:BiEncoderObjective",
     "image-text": "training.multimodal:ImageTextObjective",
+    "lit": "training.lit:LitObjective",
 }
 OBJECTIVES = tuple(OBJECTIVE_CLASSES)
 IMAGE_TEXT_MODES = ("lit", "full")
