@@ -17,8 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from csir.config_io import load_yaml
 from csir.errors import CsirError
 
 from .publishing import check_publish, publish_field_problem, publish_model
@@ -65,7 +64,7 @@ def load_mm_config(path: str | None, overrides: list[tuple[str, object]]) -> Ima
         p = Path(path)
         if not p.exists():
             raise CsirError(f"--config: {p} does not exist")
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        raw = load_yaml(p)
     names = {f.name for f in dataclasses.fields(ImageTextConfig)}
     for k, v in overrides:
         raw[k.lstrip("-").replace("-", "_")] = v
@@ -86,7 +85,7 @@ def load_mm_config(path: str | None, overrides: list[tuple[str, object]]) -> Ima
 def is_image_text_config(path: str | None) -> bool:
     if not path or not Path(path).exists():
         return False
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    raw = load_yaml(path)
     return isinstance(raw, dict) and raw.get("objective") == "image-text"
 
 
