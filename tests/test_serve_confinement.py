@@ -169,3 +169,15 @@ def test_route_and_range_parsing():
     assert parse_range("bytes=-10", 100) == (90, 99) and parse_range("bytes=100-", 100) is False
     assert parse_range("bytes=1-2,5-6", 100) is None and parse_range("items=1-2", 100) is None
     assert parse_range("bytes=x-1", 100) is None and parse_range(None, 100) is None
+
+
+def test_packed_objects_stream_too(served):
+    """After `git gc` the blobs live in a pack: served through `git cat-file`, ranges included."""
+    _, _, store, _ = served
+    repo = store / "datasets" / REPO
+    subprocess.run(["git", "--git-dir", str(repo), "gc", "-q", "--prune=now"], check=True)
+    assert not any(p.is_dir() and len(p.name) == 2 for p in (repo / "objects").iterdir())  # no loose objects
+    expected = (store.parent / "ds" / "build_manifest.json").read_bytes()
+    path = f"/datasets/{REPO}/resolve/v1.0.0/build_manifest.json"
+    assert _get(served, path)[2] == expected
+    assert _get(served, path, headers={"Range": "bytes=3-"})[2] == expected[3:]
