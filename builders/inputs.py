@@ -20,8 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from csir.cleanup import remove_unused
-from csir.errors import CsirError, where
+from csir.errors import CsirError, network_error_message, where
 from csir.hub.load import load_repo_dataset
+from csir.hub.reach import require_reachable
 from csir.textio import decode_line
 
 ROW_TEXT_FIELDS = ("query", "passage")
@@ -204,8 +205,15 @@ def load_rows(spec: str, *, config: str | None = None, revision: str | None = No
                 from None
     elif spec.count("/") == 1 and not spec.startswith((".", "/")):
         try:
+            require_reachable()
+        except CsirError as exc:
+            raise CsirError(f"{spec}: {exc}") from None
+        try:
             dd = datasets.load_dataset(spec, config, revision=revision)
         except Exception as exc:
+            net = network_error_message(exc)
+            if net:
+                raise CsirError(f"{spec}: {net}") from None
             raise CsirError(f"{spec}: cannot load dataset ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
     else:
         raise CsirError(f"{spec}: no such file or folder, and not a Hub id ORG/NAME")

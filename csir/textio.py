@@ -8,6 +8,7 @@ one CsirError too.
 from __future__ import annotations
 
 import gzip
+import lzma
 import os
 import zlib
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Iterator
 
 from csir.errors import CsirError, where
 
-DECOMPRESS_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+DECOMPRESS_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, lzma.LZMAError)
 
 
 def decode_line(raw: bytes, path, lineno: int, what: str = "text") -> str:
@@ -27,11 +28,17 @@ def decode_line(raw: bytes, path, lineno: int, what: str = "text") -> str:
 
 
 def text_lines(path: str | os.PathLike, what: str = "text", *, gz: bool | None = None) -> Iterator[tuple[int, str]]:
-    """(1-based line number, line without its newline) for a UTF-8 file (gzip when `gz` or a `.gz` name)."""
+    """(1-based line number, line without its newline) for a UTF-8 file; `.gz` (or `gz=True`) and `.xz`/`.lzma`
+    files are decompressed on the fly."""
     path = Path(path)
     gz = path.suffix == ".gz" if gz is None else gz
     try:
-        fh = gzip.open(path, "rb") if gz else open(path, "rb")
+        if gz:
+            fh = gzip.open(path, "rb")
+        elif path.suffix in (".xz", ".lzma"):
+            fh = lzma.open(path, "rb")
+        else:
+            fh = open(path, "rb")
     except OSError as exc:
         raise CsirError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
     lineno = 0
