@@ -181,3 +181,12 @@ def test_packed_objects_stream_too(served):
     path = f"/datasets/{REPO}/resolve/v1.0.0/build_manifest.json"
     assert _get(served, path)[2] == expected
     assert _get(served, path, headers={"Range": "bytes=3-"})[2] == expected[3:]
+
+
+def test_tree_listings_answer_without_redirect_loops(served):
+    """`list_repo_tree` (snapshot_download) asks for the root with and without a trailing slash."""
+    for path in (f"/api/datasets/{REPO}/tree/v1.0.0", f"/api/datasets/{REPO}/tree/v1.0.0/",
+                 f"/api/datasets/{REPO}/tree/v1.0.0?recursive=true&expand=false", f"/api/datasets/{REPO}/tree/main/data"):
+        status, headers, body = _get(served, path)
+        assert status == 200, (path, status, headers)
+        assert isinstance(json.loads(body), list)

@@ -246,7 +246,7 @@ def _canonical(scope: dict, route: Route, commit: str) -> dict:
     base = f"/api/{route.repo_type}/{route.org}/{route.name}"
     path = {"info": f"{base}/revision/{commit}", "revision": f"{base}/revision/{commit}", "refs": f"{base}/refs",
             "paths-info": f"{base}/paths-info/{commit}", "commits": f"{base}/commits/{commit}",
-            "tree": f"{base}/tree/{commit}" + (f"/{route.path}" if route.path else "")}[route.endpoint]
+            "tree": f"{base}/tree/{commit}/{route.path}"}[route.endpoint]  # olah's route needs the slash
     return {**scope, "path": path, "raw_path": quote(path).encode("ascii")}
 
 
