@@ -15,6 +15,7 @@ from builders.repo_writer import describe_input, read_manifest, write_dataset_re
 from csir.errors import CsirError
 from csir.hub.load import load_repo_dataset
 from csir.langs import check_lang
+from csir.procs import die_with_parent
 
 
 def _langs(value: str | None, field: str) -> list[str]:
@@ -37,7 +38,9 @@ def register(sub):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--translation", choices=["top1", "sample"], default="top1")
     p.add_argument("--tokenizer", choices=["fast", "treebank"], default="fast")
-    p.add_argument("--num-proc", type=int, default=1)
+    p.add_argument("--num-proc", type=int, default=1, help="worker processes (>= 1)")
+    p.add_argument("--float-labels", action="store_true",
+                   help="accept graded labels in [0, 1] (default: every label is 0 or 1)")
     p.add_argument("--config-name", help="output config name (default derived, e.g. bl-cs-p0.5-en-de)")
     p.add_argument("--append", action="store_true", help="add this config to an existing repo folder at --output")
     p.add_argument("--output", required=True)
@@ -85,10 +88,14 @@ def _existing_configs(folder: Path) -> dict[str, dict[str, datasets.Dataset]]:
 
 
 def run(args) -> int:
+    if args.num_proc < 1:
+        raise CsirError(f"--num-proc: must be at least 1, got {args.num_proc}")
+    die_with_parent()  # the map workers must not outlive a killed run
     cfg = build_config(args)
     lex_specs = _parse_lexicon_args(args.lexicon)
     lexicons = load_lexicons(lex_specs)
-    dd = load_rows(args.input, config=args.input_config, revision=args.input_revision, split=args.split)
+    dd = load_rows(args.input, config=args.input_config, revision=args.input_revision, split=args.split,
+                   label_required=True, float_labels=args.float_labels)
     switcher = CodeSwitcher(cfg, lexicons)
     name = args.config_name or cfg.config_name()
     t0 = time.time()

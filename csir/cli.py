@@ -9,7 +9,7 @@ import importlib
 import sys
 
 from csir.argparser import CsirArgumentParser
-from csir.errors import CsirError
+from csir.errors import CsirError, network_error_message
 from csir.logs import setup_logging
 
 COMMAND_MODULES = [
@@ -46,6 +46,12 @@ def main(argv=None) -> int:
     except CsirError as exc:
         print(f"csir {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # a connection failure anywhere (Hub, mirror): one line, not a 100-line traceback
+        message = network_error_message(exc)
+        if message is None:
+            raise
+        print(f"csir {args.command}: error: {message}", file=sys.stderr)
+        return CsirError.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from csir.config_io import load_yaml
 from csir.errors import CsirError
 from csir.suggest import did_you_mean
 
@@ -83,12 +84,10 @@ def eval_config(args) -> "EvalConfig":
 
     base: dict = {}
     if args.config:
-        import yaml
-
         path = Path(args.config)
         if not path.exists():
             raise CsirError(f"--config: {path} does not exist")
-        base = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        base = load_yaml(path)
         names = {f.name for f in dataclasses.fields(EvalConfig)}
         for k in base:
             if k not in names:

@@ -170,7 +170,8 @@ def test_cli_bad_input_one_line_exit_2_no_output(tmp_path, fixtures, case):
         lang, expect = "qq", "unknown language code 'qq'"
     elif case == "missing_column":
         inp = tmp_path / "rows.jsonl"
-        inp.write_text('{"id": "1", "query": "a", "passage": "b"}\n{"id": "2", "query": "c"}\n', encoding="utf-8")
+        inp.write_text('{"id": "1", "query": "a", "passage": "b", "label": 1}\n{"id": "2", "query": "c", "label": 0}\n',
+                           encoding="utf-8")
         expect = "rows.jsonl:2: field 'passage' missing"
     else:
         inp = tmp_path / "empty.jsonl"

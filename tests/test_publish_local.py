@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from publish_samples import CONFIG, write_cs_dataset
@@ -12,7 +16,7 @@ from csir.cli import main
 from csir.errors import CsirError
 from csir.hub import publish_folder
 from csir.hub.cli import add_publish_args, publish_from_args
-from csir.hub.local_store import LocalStore
+from csir.hub.local_store import LocalStore, RefRace
 
 REPO = "csir-test/cs-pairs"
 
@@ -136,9 +140,59 @@ def test_concurrent_main_move_is_refused(tmp_path, v1, v2):
     plan = local.plan(stage_folder(v2), "v2.0.0", force=False, dry_run=False)
     commit = local.commit(plan, "racer")
     publish(v2, store, "v2.0.0-other")  # another publish moves main first
-    with pytest.raises(CsirError, match="update-ref"):
+    with pytest.raises(RefRace, match="update-ref"):
         local.update_refs(plan, commit, "v2.0.0")
     assert "v2.0.0" not in git(store / "datasets" / REPO, "tag").split()
+
+
+def test_publish_loser_replans_on_new_main(tmp_path, v1, v2, monkeypatch):
+    """Another publish moves main between our plan and our ref update: we re-plan on it and land on top."""
+    store = tmp_path / "store"
+    r1 = publish(v1, store, "v1.0.0")
+    other = tmp_path / "other"
+    shutil.copytree(v1, other)
+    (other / "extra.txt").write_text("from the other publish\n")
+    real_commit, raced = LocalStore.commit, []
+
+    def commit_after_a_rival(self, plan, message):
+        if not raced:
+            raced.append(None)
+            raced[0] = publish(other, store, "v1.1.0")  # the rival wins the race
+        return real_commit(self, plan, message)
+    monkeypatch.setattr(LocalStore, "commit", commit_after_a_rival)
+    r2 = publish(v2, store, "v2.0.0")
+    monkeypatch.undo()
+    repo = store / "datasets" / REPO
+    assert sorted(git(repo, "tag").split()) == ["v1.0.0", "v1.1.0", "v2.0.0"]
+    assert git(repo, "rev-parse", "main") == r2.commit_sha
+    assert git(repo, "rev-parse", f"{r2.commit_sha}^") == raced[0].commit_sha
+    assert git(repo, "rev-parse", f"{raced[0].commit_sha}^") == r1.commit_sha
+
+
+def test_concurrent_publishes_both_land(tmp_path, v1, v2):
+    """Two `csir publish` processes, different versions, one repo, started together: both tags land."""
+    store = tmp_path / "store"
+    publish(v1, store, "v1.0.0")
+    folders = []
+    for i in range(3):
+        f = tmp_path / f"c{i}"
+        shutil.copytree(v2, f)
+        (f / f"extra-{i}.txt").write_text(f"{i}\n")
+        folders.append(f)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [subprocess.Popen([sys.executable, "-m", "csir", "publish", str(f), "--repo", REPO, "--version",
+                               f"v2.{i}.0", "--target", "local", "--store", str(store)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for i, f in enumerate(folders)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [o[1][-500:] for o in outs]
+    repo = store / "datasets" / REPO
+    assert sorted(git(repo, "tag").split()) == ["v1.0.0", "v2.0.0", "v2.1.0", "v2.2.0"]
+    history = git(repo, "rev-list", "main").split()
+    assert len(history) == 4  # linear: each publish on top of the one before
+    for i in range(3):
+        assert git(repo, "rev-parse", f"v2.{i}.0^{{commit}}") in history
+        assert f"extra-{i}.txt" in git(repo, "ls-tree", "--name-only", f"v2.{i}.0")
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from csir.config_io import load_yaml
 from csir.errors import CsirError, where
 from csir.suggest import did_you_mean
 
@@ -371,14 +372,8 @@ def load_config(path: str | None, overrides: list[tuple[str, Any]] | None = None
         p = Path(path)
         if not p.is_file():
             raise CsirError(f"{p}: config file not found")
+        mapping = load_yaml(p)  # syntax / encoding / top-level errors: one line naming file and line
         text = p.read_text(encoding="utf-8")
-        try:
-            mapping = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            raise CsirError(f"{where(p, None if line is None else line + 1)}: invalid YAML ({exc})") from None
-        if not isinstance(mapping, dict):
-            raise CsirError(f"{p}: top level must be a mapping of fields")
         _check_unknown(TrainConfig, mapping, source, "", _key_lines(text))
     for key, value in overrides or []:
         _set_dotted(mapping, key, value, "command line")

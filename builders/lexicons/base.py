@@ -12,6 +12,7 @@ from typing import Iterable, Mapping
 import datasets
 
 from csir.errors import CsirError, where
+from csir.textio import text_lines
 
 LEXICON_FEATURES = datasets.Features({
     "source": datasets.Value("string"),
@@ -106,22 +107,13 @@ def read_pair_file(path: str | os.PathLike, src: str, tgt: str, *, max_per_sourc
     """A plain `src tgt` file (MUSE dictionary text): tab-separated (multi-word) or whitespace-separated."""
     path = Path(path)
     pairs = []
-    try:
-        fh = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise CsirError(f"{path}: cannot read lexicon ({exc.strerror})") from None
-    with fh:
-        try:
-            for lineno, line in enumerate(fh, 1):
-                line = line.rstrip("\n\r")
-                if not line.strip() or line.startswith("#"):
-                    continue
-                parts = line.split("\t") if "\t" in line else line.split()
-                if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-                    raise CsirError(f"{where(path, lineno)}: expected 'source<TAB or space>target', got {line[:60]!r}")
-                pairs.append((parts[0], parts[1], 1.0))
-        except UnicodeDecodeError as exc:
-            raise CsirError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    for lineno, line in text_lines(path, "lexicon"):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t") if "\t" in line else line.split()
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise CsirError(f"{where(path, lineno)}: expected 'source<TAB or space>target', got {line[:60]!r}")
+        pairs.append((parts[0], parts[1], 1.0))
     if not pairs:
         raise CsirError(f"{path}: empty lexicon file")
     return Lexicon.from_pairs(pairs, src, tgt, max_per_source=max_per_source, name=str(path))

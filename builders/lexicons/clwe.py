@@ -16,39 +16,44 @@ from tqdm.auto import tqdm
 
 from builders.lexicons.base import Lexicon
 from csir.errors import CsirError, where
+from csir.textio import text_lines
 
 
 def read_vec(path: str | os.PathLike, max_vocab: int | None = None) -> tuple[list[str], np.ndarray]:
     """First line `N D`, then `word v1 ... vD`; keeps the first `max_vocab` words (files are frequency-sorted)."""
     path = Path(path)
-    try:
-        fh = open(path, encoding="utf-8", errors="strict")
-    except OSError as exc:
-        raise CsirError(f"{path}: cannot read embeddings ({exc.strerror})") from None
-    with fh:
-        header = fh.readline().split()
-        if len(header) != 2 or not all(h.isdigit() for h in header):
-            raise CsirError(f"{where(path, 1)}: expected header 'N D' (fastText .vec format)")
-        n, dim = int(header[0]), int(header[1])
-        limit = min(n, max_vocab) if max_vocab else n
-        words, vecs, seen = [], np.empty((limit, dim), dtype=np.float32), set()
-        for lineno, line in enumerate(fh, 2):
-            if len(words) >= limit:
-                break
-            parts = line.rstrip("\n ").split(" ")
-            if len(parts) != dim + 1:
-                raise CsirError(f"{where(path, lineno)}: expected a word and {dim} numbers, got {len(parts) - 1}")
-            if parts[0] in seen:
-                continue
-            try:
-                vecs[len(words)] = np.asarray(parts[1:], dtype=np.float32)
-            except ValueError:
-                raise CsirError(f"{where(path, lineno)}: non-numeric vector value") from None
-            seen.add(parts[0])
-            words.append(parts[0])
+    lines = text_lines(path, "embeddings")  # decode errors name the line
+    header = next(lines, (1, ""))[1].split()
+    if len(header) != 2 or not all(h.isdigit() for h in header):
+        raise CsirError(f"{where(path, 1)}: expected header 'N D' (fastText .vec format)")
+    n, dim = int(header[0]), int(header[1])
+    if dim == 0 or dim > 100_000:
+        raise CsirError(f"{where(path, 1)}: dimension {dim} out of range (1..100000)")
+    limit = min(n, max_vocab) if max_vocab else n
+    # grown on demand: a header that promises more rows than the file has must not allocate them
+    words, vecs, seen = [], np.empty((min(limit, 1 << 18), dim), dtype=np.float32), set()
+    for lineno, line in lines:
+        if len(words) >= limit:
+            break
+        parts = line.rstrip(" ").split(" ")
+        if len(parts) != dim + 1:
+            raise CsirError(f"{where(path, lineno)}: expected a word and {dim} numbers, got {len(parts) - 1}")
+        if parts[0] in seen:
+            continue
+        try:
+            vec = np.asarray(parts[1:], dtype=np.float32)
+        except ValueError:
+            raise CsirError(f"{where(path, lineno)}: non-numeric vector value") from None
+        if not np.isfinite(vec).all():
+            raise CsirError(f"{where(path, lineno)}: vector value is not a finite number")
+        if len(words) == len(vecs):
+            vecs = np.concatenate([vecs, np.empty_like(vecs)])
+        vecs[len(words)] = vec
+        seen.add(parts[0])
+        words.append(parts[0])
     if not words:
         raise CsirError(f"{path}: no vectors")
-    vecs = vecs[: len(words)]
+    vecs = np.ascontiguousarray(vecs[: len(words)])
     faiss.normalize_L2(vecs)
     return words, vecs
 

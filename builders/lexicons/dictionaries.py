@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Iterator
 
 from builders.lexicons.base import Lexicon, read_pair_file
 from csir.errors import CsirError, where
+from csir.textio import read_compressed, text_lines
 
 _ANNOTATION = re.compile(r"\{[^}]*\}|\[[^\]]*\]|\([^)]*\)|<[^>]*>|/[^/]*/")
 _SPACE = re.compile(r"\s+")
@@ -30,29 +30,27 @@ def read_muse(path, src, tgt, **kw) -> Lexicon:
 
 # ---------------------------------------------------------------- Ding
 def _ding_pairs(path: Path, source_left: bool) -> Iterator[tuple[str, str, float]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip() or line.startswith("#"):
+    for lineno, line in text_lines(path, "Ding dictionary"):  # every line decoded on its own: errors name the line
+        if not line.strip() or line.startswith("#"):
+            continue
+        if " :: " not in line:
+            raise CsirError(f"{where(path, lineno)}: expected 'left :: right' (Ding format)")
+        left, right = line.split(" :: ", 1)
+        lsubs, rsubs = left.split(" | "), right.split(" | ")
+        if len(lsubs) != len(rsubs):  # misaligned sub-entries: keep the headword pair only
+            lsubs, rsubs = lsubs[:1], rsubs[:1]
+        for i, (ls, rs) in enumerate(zip(lsubs, rsubs)):
+            lsyn = [t for t in (_clean(x) for x in _ANNOTATION.sub(" ", ls).split(";")) if t]
+            rsyn = [t for t in (_clean(x) for x in _ANNOTATION.sub(" ", rs).split(";")) if t]
+            if not lsyn or not rsyn:
                 continue
-            if " :: " not in line:
-                raise CsirError(f"{where(path, lineno)}: expected 'left :: right' (Ding format)")
-            left, right = line.rstrip("\n").split(" :: ", 1)
-            lsubs, rsubs = left.split(" | "), right.split(" | ")
-            if len(lsubs) != len(rsubs):  # misaligned sub-entries: keep the headword pair only
-                lsubs, rsubs = lsubs[:1], rsubs[:1]
-            for i, (ls, rs) in enumerate(zip(lsubs, rsubs)):
-                lsyn = [t for t in (_clean(x) for x in _ANNOTATION.sub(" ", ls).split(";")) if t]
-                rsyn = [t for t in (_clean(x) for x in _ANNOTATION.sub(" ", rs).split(";")) if t]
-                if not lsyn or not rsyn:
-                    continue
-                src_terms, tgt_terms = (lsyn, rsyn) if source_left else (rsyn, lsyn)
-                weight = (1.0 if i == 0 else 0.5) / (len(src_terms) * len(tgt_terms))
-                for s in src_terms:
-                    s = s[3:] if s.startswith("to ") and len(s) > 3 else s  # English verbs: "to run" -> "run"
-                    for t in tgt_terms:
-                        t = t[3:] if t.startswith("to ") and len(t) > 3 else t
-                        yield s, t, weight
+            src_terms, tgt_terms = (lsyn, rsyn) if source_left else (rsyn, lsyn)
+            weight = (1.0 if i == 0 else 0.5) / (len(src_terms) * len(tgt_terms))
+            for s in src_terms:
+                s = s[3:] if s.startswith("to ") and len(s) > 3 else s  # English verbs: "to run" -> "run"
+                for t in tgt_terms:
+                    t = t[3:] if t.startswith("to ") and len(t) > 3 else t
+                    yield s, t, weight
 
 
 def read_ding(path, src, tgt, *, left_lang: str = "de", max_per_source: int | None = 10) -> Lexicon:
@@ -95,7 +93,7 @@ def _freedict_entry(headword: str, body: str) -> list[tuple[str, float]]:
         sense = 1
         m = _SENSE.match(line)
         if m:
-            sense = int(m.group().strip(" ."))
+            sense = int(m.group().strip(" .")[:6])  # a 5,000-digit "sense number" is not one
             line = line[m.end():]
         base = 1.0 + 0.5 * min(examples, 3) - (1.0 if _DOMAIN.search(line) else 0.0) - 0.1 * (sense - 1)
         for term in re.split(r"[,;]\s+", _ANNOTATION.sub(" ", line)):
@@ -118,26 +116,29 @@ def read_freedict(path, src, tgt, *, max_per_source: int | None = 10) -> Lexicon
     data_path = next((p for p in (base.with_suffix(".dict.dz"), base.with_suffix(".dict")) if p.exists()), None)
     if not index.exists() or data_path is None:
         raise CsirError(f"{path}: need {index.name} and {base.name}.dict.dz (FreeDict dictd files)")
-    opener = gzip.open if data_path.suffix == ".dz" else open
-    with opener(data_path, "rb") as fh:
-        data = fh.read()
+    if data_path.suffix == ".dz":
+        data = read_compressed(data_path, "dictzip data")
+    else:
+        try:
+            data = data_path.read_bytes()
+        except OSError as exc:
+            raise CsirError(f"{data_path}: cannot read ({exc.strerror})") from None
     pairs = []
-    with open(index, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) != 3:
-                raise CsirError(f"{where(index, lineno)}: expected 'headword<TAB>offset<TAB>length'")
-            word, off, length = parts
-            if word.startswith("00database") or word.startswith("00-database"):
-                continue
-            try:
-                start, size = _b64(off), _b64(length)
-            except KeyError:
-                raise CsirError(f"{where(index, lineno)}: bad base64 offset/length") from None
-            body = data[start:start + size].decode("utf-8", errors="replace")
-            headword = body.split("\n", 1)[0].split(" /", 1)[0].strip() or word
-            for term, score in _freedict_entry(headword, body):
-                pairs.append((headword, term, score))
+    for lineno, line in text_lines(index, "dictd index", gz=False):
+        parts = line.split("\t")
+        if len(parts) != 3:
+            raise CsirError(f"{where(index, lineno)}: expected 'headword<TAB>offset<TAB>length'")
+        word, off, length = parts
+        if word.startswith("00database") or word.startswith("00-database"):
+            continue
+        try:
+            start, size = _b64(off), _b64(length)
+        except KeyError:
+            raise CsirError(f"{where(index, lineno)}: bad base64 offset/length") from None
+        body = data[start:start + size].decode("utf-8", errors="replace")
+        headword = body.split("\n", 1)[0].split(" /", 1)[0].strip() or word
+        for term, score in _freedict_entry(headword, body):
+            pairs.append((headword, term, score))
     if not pairs:
         raise CsirError(f"{index}: no entries")
     return Lexicon.from_pairs(pairs, src, tgt, max_per_source=max_per_source, name=str(index))

@@ -7,9 +7,7 @@ line of a description is the short summary (our query), the rest the long descri
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import lzma
 import os
 import re
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from csir.errors import CsirError, where
+from csir.textio import text_lines
 
 FILE_RE = re.compile(r"Translation-([A-Za-z_%0-9]+?)(?:\.(gz|xz|lz4|bz2))?$")
 
@@ -28,14 +27,6 @@ class DdtpEntry:
     lang: str
     short: str
     long: str
-
-
-def _open(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    if path.suffix == ".xz":
-        return lzma.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
 
 
 def normalize_lang(code: str) -> str:
@@ -97,28 +88,26 @@ def parse_translation_file(path: str | os.PathLike, lang: str | None = None) -> 
         return DdtpEntry(fields.get("Package", ""), fields["Description-md5"], lang, fields[key].strip(),
                          _description_text(desc_lines))
 
-    with _open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.rstrip("\n")
-            if not line.strip(" \t\r"):
-                entry = flush(start)
-                if entry:
-                    yield entry
-                fields, desc_key, desc_lines, start = {}, None, [], lineno + 1
-                continue
-            if line.startswith((" ", "\t")):
-                if desc_key is None:
-                    raise CsirError(f"{where(path, lineno)}: continuation line outside a description")
-                desc_lines.append(line)
-                continue
-            if ":" not in line:
-                raise CsirError(f"{where(path, lineno)}: expected 'Field: value'")
-            key, value = line.split(":", 1)
-            fields[key] = value.strip()
-            desc_key = key if key.startswith("Description-") and key != "Description-md5" else None
-        entry = flush(start)
-        if entry:
-            yield entry
+    for lineno, line in text_lines(path, "DDTP translations"):  # each line decoded on its own: a bad byte names its line
+        if not line.strip(" \t\r"):
+            entry = flush(start)
+            if entry:
+                yield entry
+            fields, desc_key, desc_lines, start = {}, None, [], lineno + 1
+            continue
+        if line.startswith((" ", "\t")):
+            if desc_key is None:
+                raise CsirError(f"{where(path, lineno)}: continuation line outside a description")
+            desc_lines.append(line)
+            continue
+        if ":" not in line:
+            raise CsirError(f"{where(path, lineno)}: expected 'Field: value'")
+        key, value = line.split(":", 1)
+        fields[key] = value.strip()
+        desc_key = key if key.startswith("Description-") and key != "Description-md5" else None
+    entry = flush(start)
+    if entry:
+        yield entry
 
 
 def load_ddtp(directory: str | os.PathLike, langs: Iterable[str]) -> dict[str, dict[str, DdtpEntry]]:

@@ -3,21 +3,32 @@
 A publish writes blobs and a tree with git plumbing (a private index, never a working tree), makes one commit,
 then moves `refs/heads/main` and creates `refs/tags/VERSION` in ONE `git update-ref --stdin` transaction that
 also checks the old values: a crash or a concurrent publish leaves the refs as they were (the stray objects
-are unreachable and `git gc` drops them). Files are ordinary git blobs (no LFS), which `olah` serves as is.
+are unreachable and `git gc` drops them). When a concurrent publish moved `main` first, the loser re-plans
+on the new `main` and tries again (bounded retries). Files are ordinary git blobs (no LFS).
+Before writing, a publish removes what a killed publish left: git's `tmp_obj_*`/`tmp_pack_*` files and
+`*.lock` files nobody holds (a stale `refs/heads/main.lock` would refuse every later publish).
 """
 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from csir.cleanup import remove_dead_pid_entries, remove_stale_temp_dirs, remove_unused, tmp_name
 from csir.errors import CsirError
 from csir.hub.files import StagedFolder
 
 ZERO = "0" * 40
+PUBLISH_ATTEMPTS = 8
+
+
+class RefRace(Exception):
+    """The refs moved between plan and update (a concurrent publish won): re-plan."""
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "csir publish", "GIT_AUTHOR_EMAIL": "csir@localhost",
                 "GIT_COMMITTER_NAME": "csir publish", "GIT_COMMITTER_EMAIL": "csir@localhost"}
 
@@ -62,7 +73,8 @@ class LocalStore:
         if self.exists():
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=self.path.parent))
+        remove_dead_pid_entries(self.path.parent, f".{self.path.name}.tmp-")
+        tmp = Path(tempfile.mkdtemp(prefix=tmp_name(f".{self.path.name}.tmp-"), dir=self.path.parent))
         proc = subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(tmp)], capture_output=True)
         if proc.returncode != 0:
             raise CsirError(f"{self.path}: git init failed: {proc.stderr.decode(errors='replace').strip()}")
@@ -96,7 +108,7 @@ class LocalStore:
     def write_tree(self, staged: StagedFolder, objects_env: dict | None = None) -> str:
         """Hash all staged files into the object store and return the root tree sha (nothing is referenced)."""
         env = dict(objects_env or {})
-        with tempfile.TemporaryDirectory(prefix="csir-index-") as tmpd:
+        with tempfile.TemporaryDirectory(prefix=tmp_name("csir-index-")) as tmpd:
             env["GIT_INDEX_FILE"] = str(Path(tmpd) / "index")
             on_disk = [f for f in staged.files.values() if f.data is None]
             in_memory = [f for f in staged.files.values() if f.data is not None]
@@ -120,7 +132,7 @@ class LocalStore:
     def plan(self, staged: StagedFolder, version: str, force: bool, dry_run: bool) -> LocalPlan:
         """Decide what a publish does, writing objects only outside dry runs."""
         if dry_run:
-            with tempfile.TemporaryDirectory(prefix="csir-dry-objects-") as objdir:
+            with tempfile.TemporaryDirectory(prefix=tmp_name("csir-dry-objects-")) as objdir:
                 env = {"GIT_OBJECT_DIRECTORY": objdir}
                 if self.exists():
                     env["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = str(self.path / "objects")
@@ -130,7 +142,37 @@ class LocalStore:
                 subprocess.run(["git", "init", "-q", "--bare", str(scratch.path)], check=True, capture_output=True)
                 return scratch._plan(scratch.write_tree(staged), version, force)
         self.init()
+        self.remove_leftovers()
         return self._plan(self.write_tree(staged), version, force)
+
+    def remove_leftovers(self) -> list[Path]:
+        """Temp objects and lock files a killed git left in this repository, plus our own temp folders."""
+        for prefix in ("csir-index-", "csir-dry-objects-"):
+            remove_stale_temp_dirs(prefix)
+        if not self.exists():
+            return []
+        objects = self.path / "objects"
+        found = [*objects.glob("tmp_*"), *objects.glob("*/tmp_*"), *objects.glob("pack/tmp_*"),
+                 *self.path.glob("*.lock"), *(p for p in (self.path / "refs").rglob("*.lock"))]
+        return remove_unused(found)
+
+    def publish(self, staged: StagedFolder, version: str, force: bool, message: str,
+                attempts: int = PUBLISH_ATTEMPTS) -> LocalPlan:
+        """Plan, commit and move the refs; when a concurrent publish moved them first, re-plan and retry."""
+        plan = self.plan(staged, version, force=force, dry_run=False)
+        for attempt in range(attempts):
+            if plan.action in ("noop", "refuse"):
+                return plan
+            commit = plan.commit or self.commit(plan, message)
+            try:
+                self.update_refs(plan, commit, version)
+                plan.commit = commit
+                return plan
+            except RefRace:
+                time.sleep(random.uniform(0.02, 0.2) * (attempt + 1))
+                plan = self._plan(plan.tree, version, force)
+        raise CsirError(f"{self.path}: main kept moving under concurrent publishes ({attempts} attempts); "
+                        "run the publish again")
 
     def _plan(self, tree: str, version: str, force: bool) -> LocalPlan:
         head = self.rev("refs/heads/main")
@@ -163,6 +205,13 @@ class LocalStore:
         else:
             lines.append(f"update refs/tags/{version} {commit} {plan.tagged}")
         lines += ["prepare", "commit"]
-        self._git("update-ref", "--stdin", input=("\n".join(lines) + "\n").encode())
+        try:
+            self._git("update-ref", "--stdin", input=("\n".join(lines) + "\n").encode())
+        except CsirError as exc:
+            # moved under us, or locked by a concurrent update-ref right now: both mean "re-plan"
+            if self.rev("refs/heads/main") != plan.head or self.tags().get(version) != plan.tagged \
+                    or "cannot lock ref" in str(exc) or "unable to create" in str(exc):
+                raise RefRace(str(exc)) from exc
+            raise
         # A bare repo's HEAD names main; make sure it exists for clients that read HEAD.
         self._git("symbolic-ref", "HEAD", "refs/heads/main")

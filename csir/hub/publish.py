@@ -104,14 +104,14 @@ def publish_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = 
         action, commit, url = outcome.action, outcome.commit, outcome.url
     else:
         local = LocalStore(store, repo_type, repo_id)
-        plan = local.plan(staged, version, force=force, dry_run=dry_run)
+        if dry_run:
+            plan = local.plan(staged, version, force=force, dry_run=True)
+        else:
+            plan = local.publish(staged, version, force=force, message=f"Publish {version}")
         if plan.action == "refuse":
             raise CsirError(f"{repo_id}@{version} already exists in {local.path} (commit {plan.tagged}) with "
                             "different content; publish a new version, or pass --force to move the tag")
         action, commit, url = plan.action, plan.commit, str(local.path)
-        if not dry_run and action != "noop":
-            commit = commit or local.commit(plan, f"Publish {version}")
-            local.update_refs(plan, commit, version)
 
     if update_card and not dry_run and commit:
         recorded = refresh_card(text, repo_id=repo_id, version=version, repo_type=repo_type, paths=paths,

@@ -17,7 +17,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 from huggingface_hub.hf_api import RepoFile
 
-from csir.errors import CsirError
+from csir.errors import CsirError, network_error_message
 from csir.hub.files import StagedFolder
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,8 @@ def with_retries(fn, policy: RetryPolicy, what: str):
             retry_after = exc.response.headers.get("retry-after", "") if exc.response is not None else ""
             wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else policy.base_s * 2 ** (attempt - 1)
         except (httpx2.TransportError, ConnectionError, TimeoutError) as exc:
-            if attempt == policy.attempts:
+            # no connection at all (refused, no route, DNS): waiting will not help, say so at once
+            if attempt == policy.attempts or isinstance(exc, (httpx2.ConnectError, ConnectionRefusedError)):
                 raise
             status, wait = type(exc).__name__, policy.base_s * 2 ** (attempt - 1)
         wait = min(wait, policy.max_wait_s)
@@ -82,7 +83,11 @@ class HubTarget:
         return f"{self.api.endpoint}/{prefix}{self.repo_id}"
 
     def _call(self, what: str, fn, *args, **kwargs):
-        return with_retries(lambda: fn(*args, **kwargs), self.retry, what)
+        try:
+            return with_retries(lambda: fn(*args, **kwargs), self.retry, what)
+        except (httpx2.TransportError, ConnectionError, TimeoutError) as exc:
+            message = network_error_message(exc) or f"cannot reach {self.api.endpoint}: {type(exc).__name__}"
+            raise CsirError(f"{message} ({what})") from None
 
     def exists(self) -> bool:
         try:
