@@ -132,7 +132,10 @@ def plot_figure(results: list[dict], main_metric: str = "RR@10", baseline: list[
     if baseline is not None:
         title += f", vs baseline {baseline[0]['model']['name']}"
     ax.set_title("\n".join(textwrap.wrap(title, int(width_in * 9), break_on_hyphens=False)), fontsize=11)
-    notes = [f"First stage: {', '.join(stages)}. {main_metric} averaged over "
+    base_stages = sorted({b["first_stage"]["name"] for b in baseline or []})
+    stage_note = ", ".join(stages) + (f" (baseline: {', '.join(base_stages)})"
+                                      if baseline is not None and base_stages != stages else "")
+    notes = [f"First stage: {stage_note}. {main_metric} averaged over "
              f"{'/'.join(str(c) for c in counts) or 'the'} queries per pair."]
     if baseline is not None:
         n = sum(1 for t in tests or [] if t.measure == main_metric)  # Bonferroni is per measure

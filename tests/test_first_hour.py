@@ -209,7 +209,11 @@ def test_plot_stands_alone(tmp_path):
     assert all(t.get_fontsize() >= 9 for t in legend.get_texts())
     note = " ".join(t.get_text() for t in fig.texts)
     assert "† = differs significantly from the baseline: paired t-test" in note and "over 2 pairs" in note
-    assert "30 queries per pair" in note
+    assert "First stage: dense. RR@10 averaged over 30 queries per pair." in note
+    base[0]["first_stage"]["name"] = base[1]["first_stage"]["name"] = "top_ranked"
+    fig2 = plot_figure(ours, "RR@10", base, tests)
+    assert "First stage: dense (baseline: top_ranked)." in " ".join(t.get_text() for t in fig2.texts)
+    plt.close(fig2)
     plt.close(fig)
     path = plot(ours, tmp_path / "plot.png", "RR@10", base, tests)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
