@@ -164,7 +164,7 @@ def _hyperparameters(cfg: TrainConfig, accelerator, steps_per_epoch: int) -> dic
         "total_batch_size": cfg.batch_size * cfg.gradient_accumulation_steps * accelerator.num_processes,
         "learning_rate": cfg.learning_rate,
         "lr_scheduler": cfg.lr_scheduler,
-        "warmup_steps": cfg.warmup_steps,
+        "warmup_steps": cfg.effective_warmup_steps,
         "weight_decay": cfg.weight_decay,
         "max_grad_norm": cfg.max_grad_norm,
         "max_length": cfg.max_length,
@@ -192,7 +192,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
     from transformers import get_scheduler
 
     from . import data as data_mod
-    from .objectives import load_model, objective_module
+    from .objectives import load_model, objective_module, parameter_groups
 
     run_dir = cfg.effective_run_dir
     output_dir = Path(cfg.output_dir)
@@ -238,8 +238,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
                      or c.startswith("negative_")]
         lengths = [sum(len(t) for t in texts) for texts in zip(*(train_ds[c] for c in text_cols))]
         collate = data_mod.TextCollator(tokenizer, cfg, pad_multiple, prompts)
-    sampler = data_mod.LengthGroupedBatchSampler(lengths, cfg.batch_size, seed=cfg.seed,
-                                                 group=cfg.length_grouping)
+    sampler = data_mod.batch_sampler(lengths, cfg)
     if len(sampler) == 0:
         raise CsirError(f"{where(cfg.data.path)}: {len(lengths)} examples are fewer than one batch "
                         f"(batch_size={cfg.batch_size})")
@@ -247,14 +246,8 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
                         num_workers=cfg.dataloader_num_workers, generator=torch.Generator().manual_seed(cfg.seed))
 
     module = objective_module(model, cfg)
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-    params = [
-        {"params": [p for n, p in module.named_parameters() if not n.endswith(no_decay)],
-         "weight_decay": cfg.weight_decay},
-        {"params": [p for n, p in module.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate)
-    scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.warmup_steps,
+    optimizer = torch.optim.AdamW(parameter_groups(module, cfg), lr=cfg.learning_rate)
+    scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.effective_warmup_steps,
                               num_training_steps=cfg.max_steps)
     module, optimizer, loader = accelerator.prepare(module, optimizer, loader)
     state = TrainState()
