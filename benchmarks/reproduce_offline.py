@@ -180,7 +180,7 @@ def dev_set(cfg: dict, data: Path) -> Path | None:
         from builders.evalsets.tasks import parse_pair
         from builders.evalsets.text import EvalsetConfig, build_ddtp_evalset
 
-        used = set(datasets.load_dataset(str(data / "ddtp-codeswitched"), "zero-shot", split="train")["id"])
+        used = set(datasets.load_dataset(str(data / "ddtp-codeswitched"), "zero-shot-meta", split="train")["id"])
         ddtp, _ = sources(cfg)
         langs = sorted({x for p in d["dev_pairs"] for x in p.split("-")})
         build_ddtp_evalset(ddtp, path, EvalsetConfig(langs=langs, top_k=d.get("dev_top_k", 20),
@@ -215,8 +215,9 @@ def train(cfg: dict, grid: dict, setup: str, seed: int, data: Path, dev: Path | 
             "--output-dir", model, "--seed", seed, "--model_name", model.name,
             "--language", json.dumps(["en", *cfg["langs"]]), "--logging_steps", t.pop("logging_steps", 10)]
     eval_steps = t.pop("eval_steps", None)
-    if eval_steps and dev is not None:
-        argv += ["--eval_steps", eval_steps, "--eval_dataset", dev]
+    if eval_steps and dev is not None:  # the loop's dev-set curve (never the test packages)
+        argv += ["--eval_steps", eval_steps, "--eval_dataset.path", dev, "--eval_dataset.metrics", '["RR@10"]',
+                 "--eval_dataset.top_k", cfg["data"]["dev_top_k"]]
     for key, value in t.items():
         argv += [f"--{key}", json.dumps(value) if isinstance(value, (list, dict)) else value]
     t0 = time.perf_counter()
@@ -231,28 +232,29 @@ def evaluate(cfg: dict, grid: dict, model: Path, evalsets: dict[str, Path], out:
     results = {}
     if grid["objective"] != "cross-encoder":  # a bi-encoder searches the whole collection: no first stage
         evalsets = {"dense": next(iter(evalsets.values()))}
+    first = next(iter(evalsets))
     for stage, evalset in evalsets.items():
+        # EN->EN has the same candidates under every BM25 first stage (English query, English collection)
+        pairs = [p for p in cfg["eval"]["pairs"] if stage == first or p != "en-en"]
         argv = ["evaluate", "--model", model, "--model-name", model.name, "--tasks", "ddtp", "--ddtp", evalset,
-                "--pairs", ",".join(cfg["eval"]["pairs"]), "--output", out / stage,
+                "--pairs", ",".join(pairs), "--output", out / stage,
                 "--max-length", grid["train"]["max_length"], "--no-plot"]
         if grid["objective"] == "cross-encoder":
             argv += ["--top-k", grid["rerank_k"]]
         csir(argv)
         results[stage] = {r["pair"]: r for r in load_results(next((out / stage / model.name).iterdir()))}
+        if "en-en" in results[first] and "en-en" not in results[stage] and stage.startswith("bm25"):
+            results[stage]["en-en"] = results[first]["en-en"]
     return results
 
 
 def curves(model: Path) -> tuple[list, list]:
-    """(loss curve, dev curve) as [[step, value], ...] from the run's trainer_state.json."""
+    """(loss curve, dev curve) as [[step, value], ...] from the run's trainer_state.json (the dev curve is the
+    training loop's `eval_steps` evaluation of the dev set: its primary metric, RR@10)."""
     state = json.loads((model / "trainer_state.json").read_text())
     loss = [[h["step"], round(h["loss"], 5)] for h in state.get("log_history", []) if "loss" in h]
-    dev = []
-    for h in state.get("log_history", []) + state.get("eval_history", []):
-        key = next((k for k in h if k.startswith("eval") and k.endswith(METRIC)), None)
-        if key is None:
-            key = next((k for k in h if k.startswith("eval") and "RR@10" in k), None)
-        if key is not None:
-            dev.append([h["step"], round(float(h[key]), 5)])
+    dev = [[h["step"], round(float(h["metrics"][METRIC]), 5)] for h in state.get("dev_curve", [])
+           if METRIC in h.get("metrics", {})]
     return loss, dev
 
 

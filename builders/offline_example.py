@@ -81,11 +81,17 @@ def lexicons_per_language(lexicons: dict) -> dict:
 
 
 def _extra_variants(cfg: ExampleConfig) -> list[CodeSwitchConfig]:
-    """Variants beyond the default five that `variants` may name: X-X and X-en BL-CS per language."""
+    """Variants beyond the default five that `variants` may name: X-X and X-en BL-CS per language, and ML-CS and
+    query-side BL-CS at the paper's other switch probabilities (the p grid)."""
     out = []
     for l in cfg.langs:
         out.append(CodeSwitchConfig(variant="bl-cs", query_langs=[l], passage_langs=[l], p=cfg.p, seed=cfg.seed))
         out.append(CodeSwitchConfig(variant="bl-cs", query_langs=[l], p=cfg.p, seed=cfg.seed))
+    for p in (0.25, 0.5, 0.75, 1.0):
+        if p != cfg.p:
+            out.append(CodeSwitchConfig(variant="ml-cs", query_langs=list(cfg.langs), passage_langs=list(cfg.langs),
+                                        p=p, seed=cfg.seed))
+            out += [CodeSwitchConfig(variant="bl-cs", query_langs=[l], p=p, seed=cfg.seed) for l in cfg.langs]
     return out
 
 

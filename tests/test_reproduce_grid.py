@@ -114,3 +114,52 @@ def test_left_prior_for_both_losses():
     assert rep.left_prior([[1, 0.7], [2, 0.5], [3, 0.49], [4, 0.5]], bce) is False
     assert rep.left_prior([[1, 1.6], [2, 1.3], [3, 1.2], [4, 1.1]], lw) is True
     assert rep.left_prior([[1, 0.3]] * 4, {"objective": "bi-encoder"}) is None
+
+
+def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, monkeypatch):
+    """Data, dev set, both first stages, training, evaluation, the committed record and the report, with a tiny
+    model on the fixture DDTP and Ding/FreeDict files; a second invocation finds nothing left to run."""
+    import shutil
+
+    import torch
+    import yaml
+
+    torch.set_num_threads(1)
+    share = tmp_path / "dicts" / "usr" / "share"
+    (share / "trans").mkdir(parents=True)
+    (share / "dictd").mkdir()
+    shutil.copy(fixtures / "lexicons" / "ding-de-en.txt", share / "trans" / "de-en")
+    for f in ("freedict-eng-deu.index", "freedict-eng-deu.dict.dz"):
+        shutil.copy(fixtures / "lexicons" / f, share / "dictd" / f)
+    cfg = {"report": str(tmp_path / "report.md"), "runs": str(tmp_path / "runs"), "work": str(tmp_path / "work"),
+           "langs": ["de"],
+           "data": {"train_queries": 60, "negatives": 4, "negatives_from": "bm25", "negative_pool": "all",
+                    "near_duplicate_words": 64, "dev_queries": 20, "dev_pairs": ["de-en"], "dev_top_k": 5},
+           "eval": {"langs": ["en", "de"], "pairs": ["de-en", "en-en"], "max_queries": 25, "top_k": 20,
+                    "first_stages": ["bm25-en", "bm25-pair"]},
+           "base_models": {"tiny": "tiny-random-bert"},
+           "grids": [{"name": "tiny-ce", "base": "tiny", "objective": "cross-encoder", "rerank_k": 5,
+                      "setups": ["zero-shot", "bl-cs-p0.5-de-en"], "seeds": [1],
+                      "train": {"max_steps": 3, "batch_size": 10, "learning_rate": 1e-3, "head_learning_rate": 1e-2,
+                                "warmup_ratio": 0.1, "max_length": 64, "ce_pooler_init": "auto",
+                                "ce_loss": "listwise", "logging_steps": 1}}]}
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    argv = ["--config", str(cfg_file), "--ddtp-dir", str(fixtures / "ddtp"), "--dict-dir", str(tmp_path / "dicts")]
+    drv.main(argv)
+    runs = sorted((tmp_path / "runs" / "tiny-ce").glob("*.json"))
+    assert [p.name.split("-s1-")[0] for p in runs] == ["bl-cs-p0.5-de-en", "zero-shot"]
+    rec = json.loads(runs[1].read_text())
+    assert rec["steps"] == 3 and rec["train_rows"] == 60 * 5 and rec["seed"] == 1 and len(rec["code_commit"]) == 40
+    assert len(rec["loss_curve"]) == 3 and set(rec["results"]) == {"bm25-en", "bm25-pair"}
+    assert set(rec["results"]["bm25-pair"]) == {"de-en", "en-en"}
+    assert len(rec["results"]["bm25-en"]["de-en"]["per_query"]) == 25
+    assert rec["results"]["bm25-en"]["de-en"]["rerank_pairs"] == 25 * 5
+    first = next((tmp_path / "runs").glob("first-stage-*.json"))
+    fs = json.loads(first.read_text())["results"]
+    assert fs["bm25-pair"]["de-en"]["measures"]["R@20"] < fs["bm25-en"]["de-en"]["measures"]["R@20"]
+    text = (tmp_path / "report.md").read_text()
+    assert "first stage alone (bm25-en)" in text and "`tiny-ce`: complete (2 runs)" in text
+    before = {p: p.read_bytes() for p in runs}
+    drv.main(argv)  # everything committed: nothing retrains, nothing is rewritten
+    assert {p: p.read_bytes() for p in runs} == before
