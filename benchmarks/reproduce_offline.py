@@ -8,7 +8,7 @@ committed files only; models, data and evaluation sets live in `work:` (not comm
 missing. A cell whose JSON exists is skipped, so the grid can be finished over several sessions and machines.
 
 usage: python benchmarks/reproduce_offline.py [--config configs/reproduce/offline.yaml] [--grids me5-ce]
-           [--setups zero-shot,...] [--seeds 1,2] [--max-runs N] [--plan] [--report-only]
+           [--setups zero-shot,...] [--seeds 1,2] [--max-runs N] [--plan] [--report-only] [--threads 1]
 """
 
 from __future__ import annotations
@@ -337,7 +337,16 @@ def main(argv=None) -> None:
     ap.add_argument("--max-runs", type=int, help="stop after this many new runs")
     ap.add_argument("--plan", action="store_true", help="list the missing cells and exit")
     ap.add_argument("--report-only", action="store_true", help="regenerate the report from committed runs")
+    ap.add_argument("--measure-cost", type=int, nargs=2, metavar=("STEPS", "QUERIES"),
+                    help="time STEPS training steps and the re-ranking of QUERIES queries per grid; commit the CPU "
+                         "seconds per pair (the report sizes missing cells from them) and exit")
+    ap.add_argument("--threads", type=int, help="torch intra-op threads; 1 on a shared, oversubscribed CPU (two "
+                                                "contending threads run several times slower than one)")
     args = ap.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     cfg["ddtp_dir"], cfg["dict_dir"] = args.ddtp_dir, args.dict_dir
     split = lambda s: [x for x in s.split(",") if x] if s else None  # noqa: E731
@@ -345,6 +354,13 @@ def main(argv=None) -> None:
                           [int(s) for s in split(args.seeds)] if args.seeds else None)
     missing = [c for c in cells if not run_path(cfg, *c).exists()]
     print(f"reproduce: {len(cells) - len(missing)} of {len(cells)} cells committed, {len(missing)} to run")
+    if args.measure_cost:
+        evalsets = evaluation_sets(cfg)
+        for grid in cfg["grids"]:
+            if not args.grids or grid["name"] in split(args.grids):
+                print(f"reproduce: cost of {grid['name']} -> {rel(measure_cost(cfg, grid, evalsets, *args.measure_cost))}")
+        reproduce_report.write(cfg, ROOT)
+        return
     if args.plan:
         for grid, setup, seed in missing:
             print(f"  {grid['name']} {setup} seed {seed} -> {rel(run_path(cfg, grid, setup, seed))}")
@@ -363,6 +379,61 @@ def main(argv=None) -> None:
         first_stage_rows(cfg, evaluation_sets(cfg)) if not first_stage_path(cfg).exists() else None
     paths = reproduce_report.write(cfg, ROOT)
     print(f"report: {paths['report']}\nplot: {paths['plot']}")
+
+
+def cost_path(cfg: dict, grid: dict) -> Path:
+    return ROOT / cfg["runs"] / "cost" / f"{grid['name']}-{digest(cell_settings(cfg, grid))}.json"
+
+
+def measure_cost(cfg: dict, grid: dict, evalsets: dict[str, Path], steps: int, queries: int) -> Path:
+    """CPU seconds per training pair and per re-ranked pair for a grid, measured on a short run (training `steps`
+    steps of its zero-shot cell without dev evaluation; re-ranking `queries` queries' top-k) and committed, so the
+    report can size the missing cells for any machine from CPU time rather than from a loaded wall clock."""
+    import os
+    import resource
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    data = training_data(cfg, grid["setups"])
+    model = ROOT / cfg["work"] / "cost" / grid["name"]
+    short = {**grid, "train": {**grid["train"], "max_steps": steps, "eval_steps": None}}
+    load0, c0, t0 = os.getloadavg()[0], cpu(), time.perf_counter()
+    import shutil
+
+    shutil.rmtree(model, ignore_errors=True)
+    shutil.rmtree(f"{model}.run", ignore_errors=True)
+    train(cfg, short, "zero-shot", 1, data, None, model)
+    train_cpu, train_wall = cpu() - c0, time.perf_counter() - t0
+    stage, evalset = next(iter(evalsets.items()))
+    out = ROOT / cfg["work"] / "cost-results" / grid["name"]
+    shutil.rmtree(out, ignore_errors=True)
+    argv = ["evaluate", "--model", model, "--model-name", model.name, "--tasks", "ddtp", "--ddtp", evalset,
+            "--pairs", cfg["eval"]["pairs"][0], "--output", out, "--max-queries", queries,
+            "--max-length", grid["train"]["max_length"], "--no-plot"]
+    k = grid.get("rerank_k")
+    if grid["objective"] == "cross-encoder":
+        argv += ["--top-k", k]
+    c1, t1 = cpu(), time.perf_counter()
+    csir(argv)
+    eval_cpu, eval_wall = cpu() - c1, time.perf_counter() - t1
+    import torch
+
+    rec = {"schema": SCHEMA, "kind": "cost", "grid": grid["name"], "digest": digest(cell_settings(cfg, grid)),
+           "train": {"steps": steps, "pairs": steps * grid["train"]["batch_size"], "cpu_s": round(train_cpu, 1),
+                     "wall_s": round(train_wall, 1)},
+           "eval": {"queries": queries, "pairs": queries * (k or 0), "objective": grid["objective"],
+                    "cpu_s": round(eval_cpu, 1), "wall_s": round(eval_wall, 1)},
+           "threads": torch.get_num_threads(), "load_average": round((load0 + os.getloadavg()[0]) / 2, 1),
+           "machine": machine(), "code_commit": code_commit()[0],
+           "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    path = cost_path(cfg, grid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as fh:
+        json.dump(rec, fh, indent=1)
+        fh.write("\n")
+    return path
 
 
 def rel(path: Path) -> str:

@@ -45,17 +45,19 @@ def left_prior(loss_curve: list, grid: dict, negatives: int = 4) -> bool | None:
     return statistics.fmean(v for _, v in loss_curve[-3:]) < 0.9 * prior_loss(grid.get("train", {}), negatives)
 
 
-def load_runs(runs_dir: Path) -> tuple[list[dict], dict]:
-    """(run records, {eval digest: first-stage record}) committed under `runs_dir`."""
-    runs, first = [], {}
+def load_runs(runs_dir: Path) -> tuple[list[dict], dict, dict]:
+    """(run records, {eval digest: first-stage record}, {(grid, digest): cost record}) committed under `runs_dir`."""
+    runs, first, costs = [], {}, {}
     for path in sorted(runs_dir.rglob("*.json")):
         rec = json.loads(path.read_text(encoding="utf-8"))
         if rec.get("kind") == "first-stage":
             first[rec["digest"]] = rec
+        elif rec.get("kind") == "cost":
+            costs[(rec["grid"], rec["digest"])] = rec
         elif rec.get("schema") == 2:
             rec["_path"] = path
             runs.append(rec)
-    return runs, first
+    return runs, first, costs
 
 
 def group_runs(runs: list[dict]) -> dict:
@@ -181,7 +183,28 @@ STAGE_DOC = {"dense": "none: exact dense search over the whole collection (faiss
                           "pipeline)"}
 
 
-def missing_cells(cfg: dict, runs: list[dict]) -> list[str]:
+def cell_cpu_seconds(cfg: dict, grid: dict, cost: dict, n_queries: int) -> tuple[float, dict]:
+    """Estimated CPU seconds of one cell from a committed cost measurement: training pairs, dev-curve re-ranking
+    and test re-ranking, each times its measured CPU seconds per pair (model loading included, so an upper bound)."""
+    t, e, d = grid["train"], cfg["eval"], cfg["data"]
+    train_pairs = t["max_steps"] * t["batch_size"]
+    per_train = cost["train"]["cpu_s"] / cost["train"]["pairs"]
+    parts = {"train": train_pairs * per_train}
+    if grid["objective"] == "cross-encoder":
+        per_pair = cost["eval"]["cpu_s"] / cost["eval"]["pairs"]
+        n_evals = len(e["pairs"]) + (len(e["first_stages"]) - 1) * len([p for p in e["pairs"] if p != "en-en"])
+        parts["test"] = n_evals * n_queries * grid["rerank_k"] * per_pair
+        if t.get("eval_steps") and d.get("dev_queries"):
+            n_dev = math.ceil(t["max_steps"] / t["eval_steps"])
+            parts["dev"] = n_dev * d["dev_queries"] * d.get("dev_top_k", 10) * per_pair
+    else:
+        parts["test"] = len(e["pairs"]) * cost["eval"]["cpu_s"]
+        if t.get("eval_steps"):
+            parts["dev"] = math.ceil(t["max_steps"] / t["eval_steps"]) * cost["eval"]["cpu_s"]
+    return sum(parts.values()), parts
+
+
+def missing_cells(cfg: dict, runs: list[dict], costs: dict, n_queries: int | None) -> list[str]:
     import reproduce_offline as drv
 
     lines = []
@@ -193,20 +216,63 @@ def missing_cells(cfg: dict, runs: list[dict]) -> list[str]:
         if not todo:
             lines.append(f"- `{grid['name']}`: complete ({len(done)} runs).")
             continue
+        cost = costs.get((grid["name"], dg))
         if done:
             per = statistics.median(r["train_seconds"] + r["eval_seconds"] for r in done)
-            cost = f"~{per / 60:.0f} min each on this machine (median of {len(done)} finished), " \
-                   f"~{len(todo) * per / 3600:.1f} h in all"
+            est = f"~{per / 60:.0f} min each as measured here (median of {len(done)} finished), " \
+                  f"~{len(todo) * per / 3600:.1f} h in all"
+        elif cost is not None and n_queries:
+            cpu, parts = cell_cpu_seconds(cfg, grid, cost, n_queries)
+            est = (f"~{cpu / 3600:.1f} CPU-core hours each (training {parts['train'] / 3600:.1f}, test re-ranking "
+                   f"{parts['test'] / 3600:.1f}" + (f", dev curve {parts['dev'] / 3600:.1f}" if "dev" in parts else "")
+                   + f"; from `cost/{grid['name']}-{dg}.json`), ~{len(todo) * cpu / 3600:.0f} CPU-core hours in all: "
+                   f"at best ~{len(todo) * cpu / 7200:.0f} h on an idle 2-core machine")
         else:
-            cost = grid.get("cost_note", "no run finished yet: cost not measured")
-        lines.append(f"- `{grid['name']}` ({grid['base']} {grid['objective']}): {len(todo)} missing — "
-                     + ", ".join(f"{s} s{seed}" for s, seed in todo) + f"; {cost}.")
+            est = "cost not measured yet (`--measure-cost STEPS QUERIES`)"
+        lines.append(f"- `{grid['name']}` ({grid['base']} {grid['objective']}, {grid['train']['max_steps']} steps x "
+                     f"{grid['train']['batch_size']}): {len(todo)} of {len(todo) + len(done)} missing — "
+                     + ", ".join(f"{s} s{seed}" for s, seed in todo) + f"; {est}.")
+    return lines
+
+
+def cost_lines(costs: dict) -> list[str]:
+    lines = []
+    for (name, dg), c in sorted(costs.items()):
+        tr, ev = c["train"], c["eval"]
+        lines.append(f"- `{name}` ({dg}): training {tr['pairs']} pairs ({tr['steps']} steps) took {tr['cpu_s']:.0f} "
+                     f"CPU-s ({tr['cpu_s'] / tr['pairs']:.2f} per pair) and {tr['wall_s'] / 60:.1f} min of wall time; "
+                     + (f"re-ranking {ev['pairs']} pairs ({ev['queries']} queries) {ev['cpu_s']:.0f} CPU-s "
+                        f"({ev['cpu_s'] / ev['pairs']:.3f} per pair)" if ev["pairs"] else
+                        f"evaluating {ev['queries']} queries {ev['cpu_s']:.0f} CPU-s")
+                     + f", {ev['wall_s'] / 60:.1f} min (model loading included in both); {c['threads']} thread(s), "
+                       f"load average {c['load_average']} on {c['machine']}.")
+    return lines
+
+
+def first_stage_section(fs: dict | None) -> list[str]:
+    if fs is None:
+        return ["No committed first-stage record for this evaluation set yet.", ""]
+    e = fs["eval"]
+    ks = sorted({int(m[2:]) for st in fs["results"].values() for p in st.values() for m in p["measures"]
+                 if m.startswith("R@")})
+    lines = [f"Held-out DDTP packages with a translation in {', '.join(e['langs'])}: "
+             + f"{next(iter(next(iter(fs['results'].values())).values()))['num_queries']} queries"
+             + (f" (a hash-ordered sample of at most {e['max_queries']})" if e.get("max_queries") else "")
+             + f", candidates to depth {e['top_k']}. Each first stage alone, and its recall (the re-ranker's ceiling):",
+             "", "| first stage | pair | MRR@10 | " + " | ".join(f"R@{k}" for k in ks) + " |",
+             "|---|---|---:|" + "---:|" * len(ks)]
+    for stage, per_pair in fs["results"].items():
+        for pair, r in per_pair.items():
+            m = r["measures"]
+            lines.append(f"| {stage} | {pair} | {fmt(m[METRIC])} | " + " | ".join(fmt(m[f'R@{k}']) for k in ks) + " |")
+    lines += ["", "; ".join(f"`{k}`: {v}" for k, v in STAGE_DOC.items() if k in fs["results"]) + ".", ""]
     return lines
 
 
 def render(cfg: dict, root: Path) -> tuple[str, dict]:
-    runs, first = load_runs(root / cfg["runs"])
+    runs, first, cost_recs = load_runs(root / cfg["runs"])
     grouped = group_runs(runs)
+    current_fs = first.get(json_digest(cfg["eval"]))
     lines = ["# Does code-switched training help? Offline reproduction on DDTP", "",
              "Method of Litschko et al. (2023) on Debian's human-translated package descriptions (DDTP). Generated by "
              "`make reproduce` (`benchmarks/reproduce_offline.py`, config `configs/reproduce/offline.yaml`) from the "
@@ -215,7 +281,8 @@ def render(cfg: dict, root: Path) -> tuple[str, dict]:
              "MRR@10 x 100: mean±sd over seeds. In brackets: the delta to zero-shot with its 95% CI and the "
              "Bonferroni-corrected p (over the table's pairs) of a seed-aware test — a bootstrap over seeds AND "
              "queries, so a difference that rests on one seed is not called significant; `*` = p < 0.05. A row "
-             "with 1 seed has no seed variance to estimate: its interval covers query sampling only.", ""]
+             "with 1 seed has no seed variance to estimate: its interval covers query sampling only.", "",
+             "## Evaluation set and first stages", ""] + first_stage_section(current_fs)
     for (grid, dg), setups in grouped.items():
         any_run = next(iter(setups.values()))[0]
         settings = any_run["settings"]
@@ -229,7 +296,10 @@ def render(cfg: dict, root: Path) -> tuple[str, dict]:
         c = costs(setups)
         if c:
             lines += [c, ""]
-    lines += ["## Cells not run yet", ""] + (missing_cells(cfg, runs) or ["- none"]) + [""]
+    n_q = next(iter(next(iter(current_fs["results"].values())).values()))["num_queries"] if current_fs else None
+    lines += ["## Cells not run yet, and what they cost", ""] + (missing_cells(cfg, runs, cost_recs, n_q) or ["- none"])
+    lines += ["", "Cost measurements (committed by `--measure-cost`):", ""] + (cost_lines(cost_recs) or ["- none"])
+    lines += [""]
     lines += ["## The paper's numbers (orientation only)", "",
               "Litschko et al. (2023) train mMiniLMv2 cross-encoders for 200k steps on MS MARCO and re-rank the "
               "mMARCO BM25 top-1000; their abstract reports average gains over zero-shot of +5.1 MRR@10 (CLIR) and "

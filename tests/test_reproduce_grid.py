@@ -92,15 +92,34 @@ def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
     assert list(grouped) == [("me5-ce", drv.digest(drv.cell_settings(cfg, ce)))]
     for needle in ("base **me5-small**", "objective **cross-encoder**", "**400 steps**", "8000 queries**",
                    "40000 rows", "**seeds 1, 2, 3**", "top-20", "First stage: English BM25", "First stage: BM25 on",
-                   "capped at 400 queries", "max length 160 in training and evaluation", "word embeddings frozen"):
+                   "capped at 400 queries", "max length 192 in training and evaluation", "word embeddings frozen"):
         assert needle in text, needle
     rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
     ml, bl = rows["| ml-cs-p0.5-de-fr-it"], rows["| bl-cs-p0.5-de-en"]
     assert re.search(r"\(\+[45]\.\d \[\+\d\.\d, \+\d\.\d\]\*", ml.split("|")[3])
     assert "*" not in bl.split("|")[3]  # +1.7 on average, all of it one seed: not significant
     assert "Runs whose training loss left the label prior: 9/9" in text
-    assert "`me5-bi` (me5-small bi-encoder): 9 missing" in text and "no run finished yet" in text
-    assert "`me5-ce`: complete (9 runs)" in text
+    assert "`me5-bi` (me5-small bi-encoder, 300 steps x 32): 9 of 9 missing" in text
+    assert "cost not measured yet" in text and "`me5-ce`: complete (9 runs)" in text
+    # a committed cost measurement sizes the missing cells in CPU hours
+    bi = cfg["grids"][1]
+    cost = {"schema": 2, "kind": "cost", "grid": "me5-bi", "digest": drv.digest(drv.cell_settings(cfg, bi)),
+            "train": {"steps": 10, "pairs": 320, "cpu_s": 320.0, "wall_s": 600.0},
+            "eval": {"queries": 20, "pairs": 0, "objective": "bi-encoder", "cpu_s": 60.0, "wall_s": 100.0},
+            "threads": 1, "load_average": 14.0, "machine": "2 CPU cores", "code_commit": "0" * 40, "date": "x"}
+    (tmp_path / "runs" / "cost").mkdir()
+    (tmp_path / "runs" / "cost" / "me5-bi.json").write_text(json.dumps(cost))
+    measures = {"RR@10": 0.84, "R@10": 0.94, "R@20": 0.95, "R@100": 0.97}
+    first = {"schema": 2, "kind": "first-stage", "eval": cfg["eval"], "digest": drv.digest(cfg["eval"]),
+             "results": {st: {p: {"measures": measures, "per_query": {}, "num_queries": 400}
+                              for p in cfg["eval"]["pairs"]} for st in cfg["eval"]["first_stages"]}}
+    (tmp_path / "runs" / "first-stage.json").write_text(json.dumps(first))
+    text, _ = rep.render(cfg, tmp_path)
+    assert "| bm25-pair | de-en | 84.0 | 94.0 | 95.0 | 97.0 |" in text
+    assert "| first stage alone (bm25-en) | – | 84.0 | 84.0 | 84.0 |" in text
+    cpu, parts = rep.cell_cpu_seconds(cfg, bi, cost, 400)
+    assert parts["train"] == 300 * 32 * 1.0 and parts["test"] == 2 * 60.0 and parts["dev"] == 3 * 60.0
+    assert f"~{cpu / 3600:.1f} CPU-core hours each" in text and "1.00 per pair" in text
     paths = rep.write(cfg, tmp_path)
     assert paths["report"].read_text() == text + "\n" and paths["plot"].stat().st_size > 1000
 
