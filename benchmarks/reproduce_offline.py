@@ -13,7 +13,6 @@ usage: python benchmarks/reproduce_offline.py [--config configs/reproduce/offlin
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import subprocess
@@ -327,7 +326,9 @@ def run_cell(cfg: dict, grid: dict, setup: str, seed: int, evalsets: dict[str, P
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from csir.argparser import CsirArgumentParser
+
+    ap = CsirArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(ROOT / "configs" / "reproduce" / "offline.yaml"))
     ap.add_argument("--ddtp-dir")
     ap.add_argument("--dict-dir")

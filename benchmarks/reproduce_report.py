@@ -10,7 +10,6 @@ usage: python benchmarks/reproduce_report.py [--config configs/reproduce/offline
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import statistics
@@ -373,7 +372,9 @@ def write(cfg: dict, root: Path = ROOT) -> dict:
 def main(argv=None) -> None:
     import reproduce_offline as drv
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from csir.argparser import CsirArgumentParser
+
+    ap = CsirArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(ROOT / "configs" / "reproduce" / "offline.yaml"))
     args = ap.parse_args(argv)
     paths = write(drv.load_config(args.config))
