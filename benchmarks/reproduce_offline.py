@@ -214,7 +214,11 @@ def train(cfg: dict, grid: dict, setup: str, seed: int, data: Path, dev: Path | 
             "--output-dir", model, "--seed", seed, "--model_name", model.name,
             "--language", json.dumps(["en", *cfg["langs"]]), "--logging_steps", t.pop("logging_steps", 10)]
     eval_steps = t.pop("eval_steps", None)
-    if eval_steps and dev is not None:  # the loop's dev-set curve (never the test packages)
+    from training.config import TrainConfig
+
+    if eval_steps and "eval_steps" not in TrainConfig.__dataclass_fields__:
+        print("reproduce: this training loop has no eval_steps yet: the run records no dev curve")
+    elif eval_steps and dev is not None:  # the loop's dev-set curve (never the test packages)
         argv += ["--eval_steps", eval_steps, "--eval_dataset.path", dev, "--eval_dataset.metrics", '["RR@10"]',
                  "--eval_dataset.top_k", cfg["data"]["dev_top_k"]]
     for key, value in t.items():
@@ -278,7 +282,8 @@ def record(cfg: dict, grid: dict, setup: str, seed: int, model: Path, results: d
             "steps": steps, "train_rows": rows, "train_pairs_seen": steps * batch if steps else None,
             "train_seconds": round(train_s, 1), "eval_seconds": round(eval_s, 1),
             "pairs_per_second": round(steps * batch / train_s, 2) if steps and train_s else None,
-            "loss_curve": loss, "dev_curve": dev, "left_prior": reproduce_report.left_prior(loss, grid),
+            "loss_curve": loss, "dev_curve": dev,
+            "left_prior": reproduce_report.left_prior(loss, grid, cfg["data"]["negatives"]),
             "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "results": evals}
 
@@ -469,7 +474,8 @@ def first_stage_rows(cfg: dict, evalsets: dict[str, Path]) -> Path:
                               "per_query": {q: round(v, 4) for q, v in sorted(res.per_query[METRIC].items())},
                               "num_queries": len(sub.qrels)}
         ds.close()
-        stages[stage] = per_pair
+        num_corpus = json.loads((path / "build_manifest.json").read_text())["num_corpus"]
+        stages[stage] = {pair: {**r, "num_corpus": num_corpus} for pair, r in per_pair.items()}
     commit, dirty = code_commit()
     rec = {"schema": SCHEMA, "kind": "first-stage", "eval": e, "digest": digest(e), "code_commit": commit,
            "code_dirty": dirty, "results": stages, "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}

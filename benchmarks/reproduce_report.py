@@ -243,7 +243,8 @@ def cost_lines(costs: dict) -> list[str]:
                      + (f"re-ranking {ev['pairs']} pairs ({ev['queries']} queries) {ev['cpu_s']:.0f} CPU-s "
                         f"({ev['cpu_s'] / ev['pairs']:.3f} per pair)" if ev["pairs"] else
                         f"evaluating {ev['queries']} queries {ev['cpu_s']:.0f} CPU-s")
-                     + f", {ev['wall_s'] / 60:.1f} min (model loading included in both); {c['threads']} thread(s), "
+                     + f", {ev['wall_s'] / 60:.1f} min. Model loading, and for training tokenizing the whole training "
+                       f"set, are included, so the per-pair figures are upper bounds; {c['threads']} thread(s), "
                        f"load average {c['load_average']} on {c['machine']}.")
     return lines
 
@@ -254,10 +255,13 @@ def first_stage_section(fs: dict | None) -> list[str]:
     e = fs["eval"]
     ks = sorted({int(m[2:]) for st in fs["results"].values() for p in st.values() for m in p["measures"]
                  if m.startswith("R@")})
+    first_pair = next(iter(next(iter(fs["results"].values())).values()))
     lines = [f"Held-out DDTP packages with a translation in {', '.join(e['langs'])}: "
              + f"{next(iter(next(iter(fs['results'].values())).values()))['num_queries']} queries"
              + (f" (a hash-ordered sample of at most {e['max_queries']})" if e.get("max_queries") else "")
-             + f", candidates to depth {e['top_k']}. Each first stage alone, and its recall (the re-ranker's ceiling):",
+             + (f", searched in a collection of {first_pair['num_corpus']} passages (every held-out package with those "
+                f"translations)" if "num_corpus" in first_pair else "")
+             + f"; candidates to depth {e['top_k']}. Each first stage alone, and its recall (the re-ranker's ceiling):",
              "", "| first stage | pair | MRR@10 | " + " | ".join(f"R@{k}" for k in ks) + " |",
              "|---|---|---:|" + "---:|" * len(ks)]
     for stage, per_pair in fs["results"].items():
@@ -286,7 +290,13 @@ def render(cfg: dict, root: Path) -> tuple[str, dict]:
         any_run = next(iter(setups.values()))[0]
         settings = any_run["settings"]
         pairs = settings["eval"]["pairs"]
-        lines += [f"## {grid} ({dg})", "", describe(settings, setups), ""]
+        runs_here = [r for rs in setups.values() for r in rs]
+        with_dev = sum(bool(r["dev_curve"]) for r in runs_here)
+        lines += [f"## {grid} ({dg})", "", describe(settings, setups), "",
+                  f"Dev-set curves (RR@10 on training-side packages that are not training queries, every "
+                  f"{settings['train'].get('eval_steps')} steps): recorded for {with_dev} of {len(runs_here)} runs"
+                  + ("" if with_dev == len(runs_here) else " (the others were trained by a loop without eval_steps; "
+                     "the plot shows their training loss instead)") + ".", ""]
         fs = first.get(json_digest(settings["eval"]))
         for stage in stages(settings):
             lines += [f"### First stage: {STAGE_DOC.get(stage, stage)}", ""]
@@ -313,7 +323,31 @@ def json_digest(obj) -> str:
     return drv.digest(obj)
 
 
-def plot(grouped: dict, path: Path) -> None:
+def plot_first_stages(first: dict | None, path: Path) -> None:
+    """Before any run is committed: each first stage's MRR@10 and recall per pair (the ceiling of a re-ranker)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    if first is not None:
+        bars = [(f"{stage}\n{pair}", r["measures"]) for stage, pp in first["results"].items() for pair, r in pp.items()]
+        keys = [k for k in (METRIC, "R@10", "R@20", "R@100") if all(k in m for _, m in bars)]
+        width = 0.8 / len(keys)
+        for j, k in enumerate(keys):
+            ax.bar([i + (j - (len(keys) - 1) / 2) * width for i in range(len(bars))],
+                   [100 * m[k] for _, m in bars], width, label=k)
+        ax.set_xticks(range(len(bars)), [b for b, _ in bars], fontsize=8)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylabel("x 100")
+    ax.set_title("First stages alone (no trained run committed yet)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot(grouped: dict, path: Path, first: dict | None = None) -> None:
     """Per table: MRR@10 bars per pair and setup (first first stage), and each run's dev (or loss) curve."""
     import matplotlib
 
@@ -321,6 +355,7 @@ def plot(grouped: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     if not grouped:
+        plot_first_stages(first, path)
         return
     fig, axes = plt.subplots(len(grouped), 2, figsize=(13, 3.4 * len(grouped)), squeeze=False)
     every = sorted({s for setups in grouped.values() for s in setups}, key=setup_order)
@@ -365,7 +400,8 @@ def write(cfg: dict, root: Path = ROOT) -> dict:
     with atomic_file(report) as fh:
         fh.write(text + "\n")
     png = report.with_suffix(".png")
-    plot(grouped, png)
+    runs, first, _ = load_runs(root / cfg["runs"])
+    plot(grouped, png, first.get(json_digest(cfg["eval"])))
     return {"report": report, "plot": png}
 
 
