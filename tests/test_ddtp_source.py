@@ -79,3 +79,56 @@ def test_bm25_negatives_are_harder_than_random_on_ddtp(fixtures):
                              negatives_from="bm25")
     assert overlap(de) > overlap(ddtp_training_pairs(fixtures / "ddtp", query_lang="de", passage_lang="de",
                                                      negatives=4, seed=3))
+
+
+def test_near_duplicates_of_the_positive_are_never_negatives():
+    from builders.sources.pairs import build_pairs, jaccard, truncated_words
+
+    head = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu"
+    passages = [head + " this package holds the library",
+                head + " this package holds the development files",   # sibling: identical once truncated
+                "kernel module for wifi cards alpha", "fonts for the latex typesetting system alpha",
+                "the game of chess alpha beta", "a web browser alpha", "an editor alpha beta"]
+    queries = ["alpha beta library"] + [f"q{i}" for i in range(1, len(passages))]
+    ids = [f"p{i}" for i in range(len(passages))]
+    assert jaccard(truncated_words(passages[0], 12), truncated_words(passages[1], 12)) == 1.0
+    plain = build_pairs(ids, queries, passages, negatives=3, seed=0, negatives_from="bm25")
+    assert passages[1] in [r["passage"] for r in plain if r["id"].startswith("p0#")]  # the label noise
+    clean = build_pairs(ids, queries, passages, negatives=3, seed=0, negatives_from="bm25", near_duplicate_words=12)
+    negs = [r["passage"] for r in clean if r["id"].startswith("p0#")]
+    assert len(negs) == 3 and passages[1] not in negs
+    # untruncated, the sibling differs enough to stay (Jaccard 16/19 < 0.9)
+    assert passages[1] in [r["passage"] for r in build_pairs(ids, queries, passages, negatives=3, seed=0,
+                                                              negatives_from="bm25", near_duplicate_words=100)
+                           if r["id"].startswith("p0#")]
+    # same package family: dropped even when the texts differ
+    groups = ["foo", "bar", "foo", "baz", "qux", "quux", "corge"]
+    fam = build_pairs(ids, queries, passages, negatives=3, seed=0, negatives_from="bm25", near_duplicate_words=100,
+                      passage_groups=groups)
+    assert passages[2] not in [r["passage"] for r in fam if r["id"].startswith("p0#")]
+
+
+def test_package_family():
+    from builders.sources.ddtp import package_family
+
+    assert {package_family(p) for p in ("libfoo2", "libfoo-dev", "foo-doc", "python3-foo", "libfoo-perl", "foo")} \
+        == {"foo"}
+    assert package_family("libghc-yaml-prof") == package_family("libghc-yaml-dev") != package_family("libghc-aeson-dev")
+    assert package_family("gcc-12") == "gcc" and package_family("lib") == "lib"
+
+
+def test_full_pool_and_dedupe_are_opt_in(fixtures):
+    base = ddtp_training_pairs(fixtures / "ddtp", negatives=4, seed=3, limit=40, negatives_from="bm25")
+    same = ddtp_training_pairs(fixtures / "ddtp", negatives=4, seed=3, limit=40, negatives_from="bm25",
+                               negative_pool="queries", near_duplicate_words=None)
+    assert same.to_list() == base.to_list()  # defaults: finished runs keep their data
+    full = ddtp_training_pairs(fixtures / "ddtp", negatives=4, seed=3, limit=40, negatives_from="bm25",
+                               negative_pool="all", near_duplicate_words=96)
+    assert [r for r in full if r["label"] == 1.0] == [r for r in base if r["label"] == 1.0]
+    every = set(ddtp_training_pairs(fixtures / "ddtp", negatives=4, seed=3)["passage"])
+    kept = {r["passage"] for r in base if r["label"] == 1.0}
+    negs = {r["passage"] for r in full if r["label"] == 0.0}
+    assert negs <= every and negs - kept  # negatives come from packages whose queries were not kept
+    assert len(full) == 40 * 5
+    with pytest.raises(ValueError, match="negative_pool"):
+        ddtp_training_pairs(fixtures / "ddtp", negative_pool="some")

@@ -59,6 +59,28 @@ def test_evalset_is_deterministic(work, tmp_path):
         assert f.read_bytes() == (tmp_path / "again" / f.relative_to(work["evalset"])).read_bytes(), f
 
 
+def test_pair_first_stage_never_sees_the_english_query(work, tmp_path):
+    """`--first-stage bm25-pair`: each pair's top_ranked is its own queries' BM25 over its own collection."""
+    from builders.sources.pairs import bm25_search
+
+    fixtures = Path(__file__).parent / "fixtures"
+    out = tmp_path / "pair"
+    assert main(["evalset", "ddtp", "--ddtp-dir", str(fixtures / "ddtp"), "--output", str(out),
+                 "--langs", "en,de,fr", "--top-k", "20", "--first-stage", "bm25-pair", "--pairs", "de-en,en-en"]) == 0
+    load = lambda ev, c: datasets.load_dataset(str(ev), c, split="test")  # noqa: E731
+    en_top = load(work["evalset"], "deu-eng-top_ranked")
+    de_top, ee_top = load(out, "deu-eng-top_ranked"), load(out, "eng-eng-top_ranked")
+    assert ee_top["corpus-ids"] == en_top["corpus-ids"]  # EN->EN: the same English BM25 as the paper's
+    assert de_top["corpus-ids"] != en_top["corpus-ids"]
+    queries, corpus = load(out, "deu-eng-queries"), load(out, "deu-eng-corpus")
+    docs, _ = bm25_search(queries["text"], corpus["text"], 20, "en")
+    assert de_top["corpus-ids"] == [[corpus["id"][i] for i in row] for row in docs]
+    recall = lambda top: sum(q in c for q, c in zip(top["query-id"], top["corpus-ids"])) / len(top)  # noqa: E731
+    assert recall(de_top) < recall(en_top)  # the English candidates were an oracle for DE->EN
+    manifest = json.loads((out / "build_manifest.json").read_text())
+    assert manifest["parameters"]["first_stage"].startswith("bm25s per pair")
+
+
 def test_bi_encoder_end_to_end_and_only_missing(work, monkeypatch):
     out = work["root"] / "res"
     assert _evaluate(work, work["bi"], out) == 0

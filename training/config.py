@@ -22,6 +22,8 @@ from .publishing import publish_field_problem
 from .registry import EVAL_FIRST_STAGES, IMAGE_TEXT_MODES, OBJECTIVES
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
+CE_LOSSES = ("bce", "listwise")
+POOLER_INITS = ("keep", "auto", "identity")
 
 
 @dataclass
@@ -119,12 +121,17 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     learning_rate: float = 2e-5
     warmup_steps: int = 5_000
+    warmup_ratio: float | None = None  # if set: warmup = this fraction of max_steps (overrides warmup_steps)
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     lr_scheduler: str = "linear"  # any transformers.get_scheduler name
     max_length: int = 512
     mixed_precision: str = "no"  # no | fp16 | bf16
     negatives_per_positive: int = 4  # cross-encoder: keep 1 positive : N negatives per query
+    ce_loss: str = "bce"  # cross-encoder: bce (pointwise, the paper) | listwise (softmax over 1 positive + N negatives)
+    ce_pooler_init: str = "keep"  # cross-encoder head: keep | auto (identity pooler when the checkpoint has none) | identity
+    head_learning_rate: float | None = None  # cross-encoder pooler + classifier; default: learning_rate
+    freeze_word_embeddings: bool = False  # no gradient (and no optimizer state) for the input word embeddings
     hard_negatives: int = 0  # bi-encoder: label-0 passages of the same query added per example
     mnrl_scale: float = 20.0
     mnrl_gather_across_devices: bool = True  # bi-encoder: in-batch negatives from every process's batch
@@ -148,6 +155,10 @@ class TrainConfig:
     publish_target: str = "hub"  # hub | store (local git store; folder from store_dir or $CSIR_HUB_STORE)
     store_dir: str | None = None
     private: bool = False
+
+    @property
+    def effective_warmup_steps(self) -> int:
+        return round(self.warmup_ratio * self.max_steps) if self.warmup_ratio is not None else self.warmup_steps
 
     @property
     def effective_run_dir(self) -> Path:
@@ -300,6 +311,17 @@ def validate(cfg: TrainConfig, source: str = "<config>") -> None:
         bad("warmup_steps" if cfg.warmup_steps < 0 else "hard_negatives", "must be >= 0")
     if cfg.learning_rate <= 0:
         bad("learning_rate", "must be > 0")
+    if cfg.head_learning_rate is not None and cfg.head_learning_rate <= 0:
+        bad("head_learning_rate", "must be > 0")
+    if cfg.warmup_ratio is not None and not 0.0 <= cfg.warmup_ratio < 1.0:
+        bad("warmup_ratio", f"must be in [0, 1), got {cfg.warmup_ratio}")
+    if cfg.ce_loss not in CE_LOSSES:
+        bad("ce_loss", f"must be one of {CE_LOSSES}, got {cfg.ce_loss!r}")
+    if cfg.ce_pooler_init not in POOLER_INITS:
+        bad("ce_pooler_init", f"must be one of {POOLER_INITS}, got {cfg.ce_pooler_init!r}")
+    if cfg.ce_loss == "listwise" and cfg.batch_size < 1 + cfg.negatives_per_positive:
+        bad("batch_size", f"must hold at least one listwise group (1 + {cfg.negatives_per_positive} pairs), "
+                          f"got {cfg.batch_size}")
     problem = publish_field_problem(cfg)
     if problem:
         bad(*problem)

@@ -105,6 +105,34 @@ def _ratio_indices(queries: list[str], labels: list[float], negs_per_pos: int) -
     return keep
 
 
+def _listwise_groups(keep: list[int], queries: list[str], labels: list[float], size: int, cfg) -> list[int]:
+    """Rows of whole listwise groups, each 1 positive followed by `size - 1` negatives of the same query; queries
+    with fewer negatives are dropped (a group's softmax needs every one of its rows in the batch)."""
+    groups: dict[str, list[int]] = {}
+    for i in keep:
+        groups.setdefault(queries[i], []).append(i)
+    out = []
+    for rows in groups.values():
+        pos = [i for i in rows if labels[i] > 0]
+        neg = [i for i in rows if labels[i] <= 0]
+        if len(pos) == 1 and len(neg) >= size - 1:
+            out += pos + neg[:size - 1]
+    if not out:
+        raise CsirError(f"{where(cfg.data.path, field=cfg.data.label_column)}: no query has 1 positive and "
+                        f"{size - 1} negatives, as ce_loss: listwise needs")
+    return out
+
+
+def batch_sampler(lengths: list[int], cfg: TrainConfig):
+    """Length-grouped batches of rows; for the listwise loss, of whole groups (rows i*G .. i*G+G-1)."""
+    if cfg.objective == "cross-encoder" and cfg.ce_loss == "listwise":
+        size = 1 + cfg.negatives_per_positive
+        group_lengths = [sum(lengths[i:i + size]) for i in range(0, len(lengths), size)]
+        return GroupExpandingSampler(LengthGroupedBatchSampler(group_lengths, max(1, cfg.batch_size // size),
+                                                               seed=cfg.seed, group=cfg.length_grouping), size)
+    return LengthGroupedBatchSampler(lengths, cfg.batch_size, seed=cfg.seed, group=cfg.length_grouping)
+
+
 def shape_examples(ds, cfg: TrainConfig):
     """Objective-shaped text columns: CE (query, passage, label); BE (query, positive, negative_0..k-1)."""
     d = cfg.data
@@ -112,6 +140,8 @@ def shape_examples(ds, cfg: TrainConfig):
     labels = [float(x) for x in ds[d.label_column]]
     if cfg.objective == "cross-encoder":
         keep = _ratio_indices(queries, labels, cfg.negatives_per_positive)
+        if cfg.ce_loss == "listwise":
+            keep = _listwise_groups(keep, queries, labels, 1 + cfg.negatives_per_positive, cfg)
         ds = ds.select(keep)
         rename = {d.query_column: "query", d.passage_column: "passage", d.label_column: "label"}
         ds = ds.rename_columns({k: v for k, v in rename.items() if k != v})
@@ -232,6 +262,23 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler):
     def __len__(self) -> int:
         n = len(self.lengths) // self.batch_size
         return n if self.drop_last or len(self.lengths) % self.batch_size == 0 else n + 1
+
+
+class GroupExpandingSampler(torch.utils.data.Sampler):
+    """A batch sampler over groups, yielding each batch's rows (group g = rows g*size .. g*size+size-1)."""
+
+    def __init__(self, groups: LengthGroupedBatchSampler, size: int):
+        self.groups, self.size = groups, size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.groups.set_epoch(epoch)
+
+    def __iter__(self):
+        for batch in self.groups:
+            yield [g * self.size + k for g in batch for k in range(self.size)]
+
+    def __len__(self) -> int:
+        return len(self.groups)
 
 
 class PaddingCollator:

@@ -148,7 +148,7 @@ def _hyperparameters(cfg: TrainConfig, accelerator, steps_per_epoch: int, max_st
         "total_batch_size": cfg.batch_size * cfg.gradient_accumulation_steps * accelerator.num_processes,
         "learning_rate": cfg.learning_rate,
         "lr_scheduler": cfg.lr_scheduler,
-        "warmup_steps": cfg.warmup_steps,
+        "warmup_steps": cfg.effective_warmup_steps,
         "weight_decay": cfg.weight_decay,
         "max_grad_norm": cfg.max_grad_norm,
         "max_length": cfg.max_length,
@@ -208,8 +208,9 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
     pad_multiple = 8 if accelerator.device.type == "cuda" else None
     data = objective.train_data(cfg, examples, model, pad_multiple, switcher)
     train_ds = data.dataset
-    sampler = data_mod.LengthGroupedBatchSampler(data.lengths, cfg.batch_size, seed=cfg.seed,
-                                                 group=data.group_by_length)
+    # text: length-grouped rows, or whole listwise groups (data.batch_sampler); image-text: random batches
+    sampler = (data_mod.batch_sampler(data.lengths, cfg) if data.group_by_length else
+               data_mod.LengthGroupedBatchSampler(data.lengths, cfg.batch_size, seed=cfg.seed, group=False))
     if len(sampler) == 0:
         raise CsirError(f"{where(cfg.data.path)}: {len(data.lengths)} examples are fewer than one batch "
                         f"(batch_size={cfg.batch_size})")
@@ -221,7 +222,8 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
     loader = accelerator.prepare(loader)
     steps_per_epoch = max(1, len(loader) // cfg.gradient_accumulation_steps)
     max_steps = cfg.epochs * steps_per_epoch if cfg.epochs else cfg.max_steps
-    scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.warmup_steps,
+    warmup_steps = round(cfg.warmup_ratio * max_steps) if cfg.warmup_ratio is not None else cfg.warmup_steps
+    scheduler = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=warmup_steps,
                               num_training_steps=max_steps)
     module, optimizer = accelerator.prepare(module, optimizer)
     state = TrainState()

@@ -80,6 +80,12 @@ class TextObjective(Objective):
         return TrainData(ds, lengths, data_mod.TextCollator(tokenizer, cfg, pad_multiple, prompts),
                          cfg.length_grouping)
 
+    def param_groups(self, module, cfg) -> list[dict]:
+        """No decay on biases and norms; a cross-encoder head at `head_learning_rate`; frozen weights left out."""
+        from .objectives import parameter_groups
+
+        return parameter_groups(module, cfg)
+
     def loss_module(self, model, cfg):
         from .objectives import objective_module
 

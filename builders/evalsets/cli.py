@@ -16,7 +16,10 @@ def register(sub) -> None:
     d.add_argument("--langs", default="en,de,fr,it")
     d.add_argument("--pairs", help="only these pairs (default: all X-en, en-X, X-X, X-mlir)")
     d.add_argument("--setup", default="clir,moir,mlir")
-    d.add_argument("--top-k", type=int, default=100, help="English BM25 candidates per query")
+    d.add_argument("--top-k", type=int, default=100, help="BM25 candidates per query")
+    d.add_argument("--first-stage", choices=("bm25-en", "bm25-pair"), default="bm25-en",
+                   help="bm25-en: English BM25 for every pair (the paper); bm25-pair: each pair's own queries and "
+                        "collection (never sees the English query)")
     d.add_argument("--max-queries", type=int)
     d.add_argument("--max-docs", type=int)
     d.add_argument("--seed", type=int, default=0)
@@ -62,7 +65,7 @@ def cmd_evalset_ddtp(args) -> int:
     langs = [check_lang(x, "--langs") for x in _csv(args.langs)]
     setups = _csv(args.setup)
     cfg = EvalsetConfig(langs=langs, setups=setups, top_k=args.top_k, max_queries=args.max_queries,
-                        max_docs=args.max_docs, seed=args.seed)
+                        max_docs=args.max_docs, seed=args.seed, first_stage=args.first_stage)
     pairs = filter_setups([parse_pair(p) for p in _csv(args.pairs)], setups) if args.pairs else None
     out = build_ddtp_evalset(args.ddtp_dir, args.output, cfg, pairs)
     print(f"wrote {out}")

@@ -3,7 +3,9 @@
 Per subset (`deu-eng`, `mlir-deu`, ...), split `test`:
 `{subset}-corpus` (id, text[, language]), `{subset}-queries` (id, text), `{subset}-qrels` (query-id, corpus-id,
 score), `{subset}-top_ranked` (query-id, corpus-ids): the English BM25 candidates, the same for every pair,
-as the paper fixes its candidates from English.
+as the paper fixes its candidates from English (`first_stage="bm25-en"`); or, with `first_stage="bm25-pair"`,
+each pair's own BM25 ranking of its collection for its own queries, a first stage that never sees the English
+query (for DE->EN the English candidates are an oracle the realistic pipeline does not have).
 
 DDTP: a query is a package's short description in language X, its relevant passage the long description of the
 same `Description-md5` in language Y. Only held-out packages (`is_heldout`) present in every requested language
@@ -45,6 +47,12 @@ class EvalsetConfig:
     max_queries: int | None = None    # cap on queries (deterministic hash order), for quick runs
     max_docs: int | None = None       # cap on the collection (relevant docs of kept queries always stay)
     seed: int = 0                     # MLIR language sampling and the caps
+    first_stage: str = "bm25-en"      # bm25-en: English BM25, shared by all pairs; bm25-pair: BM25 per pair
+
+
+FIRST_STAGES = {"bm25-en": "bm25s English, stopwords=en",
+                "bm25-pair": "bm25s per pair: the pair's queries against its collection, stopwords of the passage "
+                             "language (none for MLIR)"}
 
 
 def bm25_candidates(query_texts: list[str], doc_ids: list[str], doc_texts: list[str], k: int) -> list[list[str]]:
@@ -76,22 +84,52 @@ def build_subsets_from_parallel(queries: dict[str, dict[str, str]], passages: di
     if cfg.max_queries is not None and cfg.max_queries < len(query_ids):
         query_ids = sorted(_hash_order(query_ids, cfg.seed, "queries")[:cfg.max_queries])
     log.info("evalset: %d queries, %d passages per language", len(query_ids), len(doc_ids))
-    cands = bm25_candidates([queries["en"][q] for q in query_ids], doc_ids, [passages["en"][d] for d in doc_ids], cfg.top_k)
     qrels = {q: {q: 1} for q in query_ids}
+    if cfg.first_stage == "bm25-pair":
+        return make_subsets(query_ids, doc_ids, queries, passages, qrels, {}, pairs, cfg,
+                            per_pair=pair_candidates(query_ids, doc_ids, queries, passages, pairs, cfg))
+    cands = bm25_candidates([queries["en"][q] for q in query_ids], doc_ids, [passages["en"][d] for d in doc_ids], cfg.top_k)
     return make_subsets(query_ids, doc_ids, queries, passages, qrels, dict(zip(query_ids, cands)), pairs, cfg)
+
+
+def pair_candidates(query_ids: list[str], doc_ids: list[str], queries: dict[str, dict[str, str]],
+                    passages: dict[str, dict[str, str]], pairs: list[Pair], cfg: EvalsetConfig
+                    ) -> dict[str, dict[str, list[str]]]:
+    """{subset: {query id: top-k doc ids}}: BM25 of each pair's queries over the pair's own collection."""
+    from builders.sources.pairs import bm25_search
+
+    mlir = mlir_languages(doc_ids, cfg)
+    out = {}
+    for pair in pairs:
+        if pair.passage_lang == "mlir":
+            texts, lang = [passages[mlir[d]][d] for d in doc_ids], "xx"
+        else:
+            texts, lang = [passages[pair.passage_lang][d] for d in doc_ids], pair.passage_lang
+        docs, _ = bm25_search([queries[pair.query_lang][q] for q in query_ids], texts, cfg.top_k, lang)
+        out[pair.subset] = {q: [doc_ids[i] for i in row] for q, row in zip(query_ids, docs)}
+    return out
+
+
+def mlir_languages(doc_ids: list[str], cfg: EvalsetConfig) -> dict[str, str]:
+    """Each MLIR passage's language: uniform over the set's languages, keyed by (seed, doc id)."""
+    return {d: rng_for(cfg.seed, d, "mlir").choice(sorted(cfg.langs)) for d in doc_ids}
 
 
 def make_subsets(query_ids: list[str], doc_ids: list[str], queries: dict[str, dict[str, str]],
                  passages: dict[str, dict[str, str]], qrels: dict[str, dict[str, int]],
-                 candidates: dict[str, list[str]], pairs: list[Pair], cfg: EvalsetConfig
-                 ) -> dict[str, dict[str, datasets.Dataset]]:
-    """The four MTEB configs of every pair; qrels and candidates are shared by all pairs (fixed from English)."""
-    top = datasets.Dataset.from_dict({"query-id": query_ids, "corpus-ids": [candidates.get(q, []) for q in query_ids]},
-                                     features=TOP_FEATURES)
+                 candidates: dict[str, list[str]], pairs: list[Pair], cfg: EvalsetConfig,
+                 per_pair: dict[str, dict[str, list[str]]] | None = None) -> dict[str, dict[str, datasets.Dataset]]:
+    """The four MTEB configs of every pair; qrels are shared by all pairs, and so are the candidates (fixed from
+    English) unless `per_pair` gives each subset its own."""
+    def top_for(cands: dict[str, list[str]]) -> datasets.Dataset:
+        return datasets.Dataset.from_dict({"query-id": query_ids, "corpus-ids": [cands.get(q, []) for q in query_ids]},
+                                          features=TOP_FEATURES)
+
+    top = top_for(candidates)
     rows = [(q, d, int(s)) for q in query_ids for d, s in qrels.get(q, {}).items()]
     qrels_ds = datasets.Dataset.from_dict({"query-id": [r[0] for r in rows], "corpus-id": [r[1] for r in rows],
                                            "score": [r[2] for r in rows]}, features=QRELS_FEATURES)
-    mlir_lang = {d: rng_for(cfg.seed, d, "mlir").choice(sorted(cfg.langs)) for d in doc_ids}
+    mlir_lang = mlir_languages(doc_ids, cfg)
     out: dict[str, dict[str, datasets.Dataset]] = {}
     for pair in pairs:
         if pair.passage_lang == "mlir":
@@ -107,13 +145,17 @@ def make_subsets(query_ids: list[str], doc_ids: list[str], queries: dict[str, di
         out[f"{s}-corpus"] = {SPLIT: corpus}
         out[f"{s}-queries"] = {SPLIT: qs}
         out[f"{s}-qrels"] = {SPLIT: qrels_ds}
-        out[f"{s}-top_ranked"] = {SPLIT: top}
+        out[f"{s}-top_ranked"] = {SPLIT: top_for(per_pair[s]) if per_pair is not None else top}
     return out
 
 
 def build_ddtp_evalset(ddtp_dir: str | os.PathLike, output: str | os.PathLike, cfg: EvalsetConfig,
-                       pairs: list[Pair] | None = None) -> Path:
-    """Write the DDTP evaluation set (held-out packages only) under `output`."""
+                       pairs: list[Pair] | None = None, dev_exclude: set[str] | None = None) -> Path:
+    """Write the DDTP evaluation set (held-out packages only) under `output`.
+
+    With `dev_exclude` (the ids of the training queries), a development set instead: packages of the training
+    side of the split that are not training queries, so a learning curve never touches the test packages.
+    """
     from builders.sources.ddtp import find_translation_files, is_heldout, load_ddtp
 
     langs = list(dict.fromkeys(["en", *cfg.langs]))
@@ -123,9 +165,14 @@ def build_ddtp_evalset(ddtp_dir: str | os.PathLike, output: str | os.PathLike, c
         for lang in (p.query_lang, p.passage_lang):
             if lang != "mlir" and lang not in langs:
                 raise CsirError(f"--pairs: {p.name} uses '{lang}', which is not in --langs {','.join(langs)}")
+    if cfg.first_stage not in FIRST_STAGES:
+        raise CsirError(f"--first-stage: expected one of {', '.join(FIRST_STAGES)}, got '{cfg.first_stage}'")
     tables = load_ddtp(ddtp_dir, langs)
-    queries = {lang: {m: e.short for m, e in t.items() if is_heldout(m)} for lang, t in tables.items()}
-    passages = {lang: {m: e.long for m, e in t.items() if is_heldout(m)} for lang, t in tables.items()}
+    def keep(m: str) -> bool:
+        return is_heldout(m) if dev_exclude is None else not is_heldout(m) and m not in dev_exclude
+
+    queries = {lang: {m: e.short for m, e in t.items() if keep(m)} for lang, t in tables.items()}
+    passages = {lang: {m: e.long for m, e in t.items() if keep(m)} for lang, t in tables.items()}
     configs = build_subsets_from_parallel(queries, passages, pairs, cfg)
     files = find_translation_files(ddtp_dir)
     subsets = [p.subset for p in pairs]
@@ -136,12 +183,15 @@ def build_ddtp_evalset(ddtp_dir: str | os.PathLike, output: str | os.PathLike, c
         "sources": [describe_input(f, lang=lang) for lang in langs for f in files[lang]],
         "parameters": {"langs": langs, "pairs": [p.name for p in pairs], "subsets": subsets, "top_k": cfg.top_k,
                        "max_queries": cfg.max_queries, "max_docs": cfg.max_docs, "seed": cfg.seed,
-                       "heldout": "builders.sources.ddtp.is_heldout (10%)", "first_stage": "bm25s English, stopwords=en"},
+                       "heldout": "builders.sources.ddtp.is_heldout (10%)", "first_stage": FIRST_STAGES[cfg.first_stage],
+                       **({"packages": f"dev: training side of the split minus {len(dev_exclude)} training queries"}
+                          if dev_exclude is not None else {})},
         "num_queries": n_q, "num_corpus": n_d,
         "library_versions": library_versions(("codeswitch-ir", "datasets", "bm25s", "pyarrow", "numpy")),
     }
     card = {
-        "pretty_name": "DDTP cross-lingual retrieval (held-out packages)",
+        "pretty_name": "DDTP cross-lingual retrieval (" + ("held-out packages)" if dev_exclude is None else
+                                                           "development set, training-side packages)"),
         "language": [lang.split("_")[0] for lang in langs],
         "license": "other",
         "license_name": "debian-package-descriptions",
@@ -149,10 +199,14 @@ def build_ddtp_evalset(ddtp_dir: str | os.PathLike, output: str | os.PathLike, c
         "source_datasets": ["Debian Description Translation Project"],
         "description": (f"Queries are Debian package short descriptions, passages the long descriptions of the same "
                         f"packages, in {', '.join(langs)} (human translations from DDTP). {n_q} queries and {n_d} "
-                        f"passages per subset; subsets {', '.join(subsets)}. `top_ranked` holds the English BM25 "
-                        f"top-{cfg.top_k} candidates, identical for every pair. MLIR subsets (`mlir-xxx`) draw each "
-                        f"passage's language uniformly (seed {cfg.seed}); the `language` column records it. Only packages "
-                        "held out of the DDTP training data are used."),
+                        f"passages per subset; subsets {', '.join(subsets)}. `top_ranked` holds "
+                        + (f"the English BM25 top-{cfg.top_k} candidates, identical for every pair. "
+                           if cfg.first_stage == "bm25-en" else
+                           f"each pair's own BM25 top-{cfg.top_k} (its queries against its collection). ")
+                        + f"MLIR subsets (`mlir-xxx`) draw each "
+                        f"passage's language uniformly (seed {cfg.seed}); the `language` column records it. "
+                        + ("Only packages held out of the DDTP training data are used." if dev_exclude is None else
+                           "Only training-side packages that are not training queries are used (a dev set).")),
     }
     return write_dataset_repo(output, configs, card=card, manifest=manifest)
 

@@ -132,21 +132,58 @@ def is_heldout(md5: str, heldout_percent: int = 10, salt: str = "csir-ddtp-split
     return int.from_bytes(digest[:8], "big") % 100 < heldout_percent
 
 
+FAMILY_PREFIXES = ("python3-", "python-", "golang-github-", "golang-", "node-", "r-cran-", "r-bioc-", "ruby-",
+                   "php-", "lib")
+FAMILY_SUFFIXES = ("-dev", "-doc", "-docs", "-dbg", "-data", "-common", "-bin", "-utils", "-tools", "-examples",
+                   "-perl", "-java", "-plugins", "-runtime", "-prof", "-tests", "-static")
+
+
+def package_family(package: str) -> str:
+    """The package's family: its name without language/library prefixes, split-package suffixes and soname
+    version (`libfoo2`, `libfoo-dev`, `foo-doc`, `python3-foo` -> `foo`). DDTP lists binary packages only, so
+    this stands in for the source package; siblings share (near-)identical long descriptions."""
+    name = package.lower()
+    for prefix in FAMILY_PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            name = name[len(prefix):]
+            break
+    changed = True
+    while changed:
+        changed = False
+        for suffix in FAMILY_SUFFIXES:
+            if name.endswith(suffix) and len(name) > len(suffix):
+                name, changed = name[:-len(suffix)], True
+    return re.sub(r"[-.+~0-9]+$", "", name) or package.lower()
+
+
 def ddtp_training_pairs(directory: str | os.PathLike, *, query_lang: str = "en", passage_lang: str = "en",
                         negatives: int = 4, seed: int = 0, limit: int | None = None, heldout_percent: int = 10,
-                        negatives_from: str = "random"):
+                        negatives_from: str = "random", negative_pool: str = "queries",
+                        near_duplicate_words: int | None = None):
     """Training pairs from the non-held-out packages (query = short, passage = long description).
 
     query_lang/passage_lang other than `en` give translate-train data (human translations). Negatives are drawn
-    from the selected packages' passages (`negatives_from`: random or BM25-ranked, see `build_pairs`).
+    (`negatives_from`: random or BM25-ranked, see `build_pairs`) from the selected packages' passages, or with
+    `negative_pool="all"` from every usable non-held-out package (the full pool, however few queries `limit`
+    keeps). `near_duplicate_words=N` drops negatives of the positive's package family or whose first N words are
+    near-identical to it. The defaults reproduce data built before these options byte for byte.
     """
     from builders.sources.pairs import build_pairs
 
+    if negative_pool not in ("queries", "all"):
+        raise ValueError(f"negative_pool: expected 'queries' or 'all', got '{negative_pool}'")
     tables = load_ddtp(directory, sorted({query_lang, passage_lang}))
     q_table, p_table = tables[query_lang], tables[passage_lang]
-    md5s = sorted(m for m in q_table if m in p_table and not is_heldout(m, heldout_percent))
+    usable = sorted(m for m in q_table if m in p_table and not is_heldout(m, heldout_percent))
+    md5s = usable
     if limit is not None:
         md5s = sorted(md5s, key=lambda m: hashlib.sha256(f"{seed}:{m}".encode()).hexdigest())[:limit]
         md5s.sort()
-    return build_pairs(md5s, [q_table[m].short for m in md5s], [p_table[m].long for m in md5s],
-                       negatives=negatives, seed=seed, negatives_from=negatives_from, lang=passage_lang)
+    pool = usable if negative_pool == "all" else md5s
+    index = {m: i for i, m in enumerate(pool)}
+    groups = [package_family(p_table[m].package) for m in pool] if near_duplicate_words is not None else None
+    return build_pairs(md5s, [q_table[m].short for m in md5s], [p_table[m].long for m in pool],
+                       negatives=negatives, seed=seed, negatives_from=negatives_from, lang=passage_lang,
+                       positives=[index[m] for m in md5s] if negative_pool == "all" else None,
+                       passage_ids=pool if negative_pool == "all" else None, passage_groups=groups,
+                       near_duplicate_words=near_duplicate_words)

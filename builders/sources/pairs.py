@@ -67,30 +67,70 @@ def bm25_ranked(queries: Sequence[str], passages: Sequence[str], depth: int, lan
     return [[int(d) for d, s in zip(row_d, row_s) if s > 0] for row_d, row_s in zip(docs, scores)]
 
 
+NEAR_DUPLICATE_JACCARD = 0.9
+
+
+def truncated_words(text: str, n_words: int) -> frozenset[str]:
+    """The lower-cased word set of the first `n_words` words: what a model that truncates its input sees."""
+    return frozenset(text.lower().split()[:n_words])
+
+
+def jaccard(a: frozenset, b: frozenset) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
 def build_pairs(ids: Sequence[str], queries: Sequence[str], passages: Sequence[str], *, negatives: int = 4,
                 seed: int = 0, passage_ids: Sequence[str] | None = None, negatives_from: str = "random",
-                lang: str = "en") -> datasets.Dataset:
-    """Rows (id, query, passage, label): query i with passage i (label 1) and `negatives` other passages (0).
+                lang: str = "en", positives: Sequence[int] | None = None,
+                passage_groups: Sequence[str] | None = None,
+                near_duplicate_words: int | None = None) -> datasets.Dataset:
+    """Rows (id, query, passage, label): query i with its positive passage (label 1) and `negatives` others (0).
 
-    `ids[i]` names the example; negative rows get `{id}#neg{k}`. Passages with the same id or text as the
-    positive (duplicates) are never used as its negatives. `negatives_from="bm25"` takes the highest-ranked
-    other passages of a BM25 ranking of the pool (passages in language `lang`), topped up from the random sample
-    when fewer than `negatives` share a term with the query.
+    `ids[i]` names the example; negative rows get `{id}#neg{k}`. Query i's positive is `passages[positives[i]]`
+    (default `passages[i]`), so the pool may hold more passages than there are queries (hard negatives from a
+    full collection). Passages with the same id or text as the positive (duplicates) are never used as its
+    negatives. `negatives_from="bm25"` takes the highest-ranked other passages of a BM25 ranking of the pool
+    (passages in language `lang`), topped up from the random sample when fewer than `negatives` share a term
+    with the query.
+
+    `near_duplicate_words=N` also drops near-duplicates of the positive, which would be false negatives: a passage
+    of the same group (`passage_groups`, e.g. a package family: `libfoo1`, `libfoo-dev`, `foo-doc`) or whose
+    first N words have a word Jaccard above 0.9 with the positive's (sibling descriptions identical once
+    truncated). Off by default, so data built without it stays byte-identical.
     """
     if negatives_from not in NEGATIVE_SOURCES:
         raise ValueError(f"negatives_from: expected one of {', '.join(NEGATIVE_SOURCES)}, got '{negatives_from}'")
+    if positives is not None and passage_ids is None:
+        raise ValueError("build_pairs: `positives` needs `passage_ids` (one id per pool passage)")
     passage_ids = list(passage_ids if passage_ids is not None else ids)
-    ranked = (bm25_ranked(queries, passages, 2 * negatives + 2, lang) if negatives_from == "bm25"
+    pos = list(positives) if positives is not None else list(range(len(ids)))
+    dedupe = near_duplicate_words is not None
+    depth, extra = (4 * negatives + 8, negatives + 8) if dedupe else (2 * negatives + 2, 2)
+    ranked = (bm25_ranked(queries, passages, depth, lang) if negatives_from == "bm25"
               else [[] for _ in ids])
+    words: dict[int, frozenset] = {}
+
+    def near_duplicate(j: int, i: int) -> bool:
+        if passage_groups is not None and passage_groups[j] == passage_groups[i]:
+            return True
+        for x in (i, j):
+            if x not in words:
+                words[x] = truncated_words(passages[x], near_duplicate_words)
+        return jaccard(words[i], words[j]) > NEAR_DUPLICATE_JACCARD
+
     rows = {"id": [], "query": [], "passage": [], "label": []}
-    for i, (qid, q) in enumerate(zip(ids, queries)):
+    for n, (qid, q) in enumerate(zip(ids, queries)):
+        i = pos[n]
         rows["id"].append(str(qid)); rows["query"].append(q); rows["passage"].append(passages[i]); rows["label"].append(1.0)
         k = 0
-        sampled = sample_negatives(len(passages), i, negatives + 2, seed, qid)
-        for j in dict.fromkeys(ranked[i] + sampled):
+        sampled = sample_negatives(len(passages), i, min(negatives + extra, len(passages) - 1) if dedupe
+                                   else negatives + extra, seed, qid)
+        for j in dict.fromkeys(ranked[n] + sampled):
             if k == negatives:
                 break
             if passage_ids[j] == passage_ids[i] or passages[j] == passages[i]:
+                continue
+            if dedupe and near_duplicate(j, i):
                 continue
             rows["id"].append(f"{qid}#neg{k}"); rows["query"].append(q); rows["passage"].append(passages[j])
             rows["label"].append(0.0)

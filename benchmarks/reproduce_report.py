@@ -1,0 +1,423 @@
+"""The reproduction report and plot, regenerated from the committed run records only (benchmarks/results/reproduce).
+
+Nothing here trains or evaluates: a table cell exists only where a committed JSON holds its per-query scores, and
+the cells the config asks for but nobody has run yet are listed with what they cost. Statistics: seed-aware
+bootstrap over seeds and queries (`evaluation.significance.seed_aware_test`), delta with 95% CI, Bonferroni over
+the pairs of a table.
+
+usage: python benchmarks/reproduce_report.py [--config configs/reproduce/offline.yaml]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+METRIC = "RR@10"
+SETUP_ORDER = ["zero-shot", "bl-cs", "ml-cs", "wiki-cs", "translate-train"]
+
+
+def setup_order(setup: str) -> tuple:
+    return next((i for i, k in enumerate(SETUP_ORDER) if setup.startswith(k)), len(SETUP_ORDER)), setup
+
+
+def prior_loss(grid_train: dict, negatives: int) -> float:
+    """The loss of a model that has learned nothing but the label prior: BCE entropy at 1:N, or ln(1+N) for the
+    listwise softmax (uniform over the group)."""
+    if grid_train.get("ce_loss", "bce") == "listwise":
+        return math.log(1 + negatives)
+    p = 1 / (1 + negatives)
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+
+def left_prior(loss_curve: list, grid: dict, negatives: int = 4) -> bool | None:
+    """Cross-encoders: the mean of the last three logged losses is below 90% of the prior's loss (a run that
+    stayed at the prior is a bug to fix, not a data point). None for bi-encoders or too short a log."""
+    if grid.get("objective") != "cross-encoder" or len(loss_curve) < 3:
+        return None
+    return statistics.fmean(v for _, v in loss_curve[-3:]) < 0.9 * prior_loss(grid.get("train", {}), negatives)
+
+
+def load_runs(runs_dir: Path) -> tuple[list[dict], dict, dict]:
+    """(run records, {eval digest: first-stage record}, {(grid, digest): cost record}) committed under `runs_dir`."""
+    runs, first, costs = [], {}, {}
+    for path in sorted(runs_dir.rglob("*.json")):
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        if rec.get("kind") == "first-stage":
+            first[rec["digest"]] = rec
+        elif rec.get("kind") == "cost":
+            costs[(rec["grid"], rec["digest"])] = rec
+        elif rec.get("schema") == 2:
+            rec["_path"] = path
+            runs.append(rec)
+    return runs, first, costs
+
+
+def group_runs(runs: list[dict]) -> dict:
+    """(grid, digest) -> setup -> [records sorted by seed]: only runs with identical settings share a table."""
+    out: dict = {}
+    for r in runs:
+        out.setdefault((r["grid"], r["digest"]), {}).setdefault(r["setup"], []).append(r)
+    return {k: {s: sorted(v[s], key=lambda r: r["seed"]) for s in sorted(v, key=setup_order)}
+            for k, v in sorted(out.items())}
+
+
+def describe(settings: dict, setups: dict) -> str:
+    t, d, e = settings["train"], settings["data"], settings["eval"]
+    runs = [r for rs in setups.values() for r in rs]
+    seeds = sorted({r["seed"] for r in runs})
+    rows = sorted({r["train_rows"] for r in runs})
+    steps = sorted({r["steps"] for r in runs})
+    bits = [f"base **{settings['base']}** (`{settings['base_model']}`), objective **{settings['objective']}**"
+            + (f" ({t.get('ce_loss', 'bce')} loss)" if settings["objective"] == "cross-encoder" else ""),
+            f"**{'/'.join(map(str, steps))} steps** x batch {t['batch_size']} (lr {t['learning_rate']}"
+            + (f", head lr {t['head_learning_rate']}" if t.get("head_learning_rate") else "")
+            + (f", warmup {t['warmup_ratio']:.0%}" if t.get("warmup_ratio") is not None else
+               f", warmup {t.get('warmup_steps')} steps")
+            + f", max length {t['max_length']} in training and evaluation"
+            + (", word embeddings frozen" if t.get("freeze_word_embeddings") else "") + ")",
+            f"training data: **{d['train_queries']} queries** x (1 positive + {d['negatives']} {d['negatives_from']} "
+            f"negatives) = {'/'.join(map(str, rows))} rows per setup, negatives from "
+            + ("every non-held-out package" if d["negative_pool"] == "all" else "the training queries' packages")
+            + (f", near-duplicates of the positive removed (same package family, or word Jaccard > 0.9 in the "
+               f"first {d['near_duplicate_words']} words)" if d.get("near_duplicate_words") else ""),
+            f"**seeds {', '.join(map(str, seeds))}**"]
+    if settings["objective"] == "cross-encoder":
+        bits.append(f"re-ranks the first stage's **top-{settings['rerank_k']}**")
+    bits.append(f"evaluation: held-out DDTP packages with a translation in {', '.join(e['langs'])}"
+                + (f", capped at {e['max_queries']} queries" if e.get("max_queries") else ", every such query"))
+    return "; ".join(bits) + "."
+
+
+def fmt(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def table(setups: dict, first: dict | None, stage: str, pairs: list[str], k: int | None) -> list[str]:
+    from evaluation.significance import bonferroni_seed_aware, seed_aware_test
+
+    lines = ["| setup | seeds | " + " | ".join(pairs) + " | mean |", "|---|---:|" + "---:|" * (len(pairs) + 1)]
+    if first is not None and stage in first["results"]:
+        fs = first["results"][stage]
+        cells = [fmt(fs[p]["measures"][METRIC]) if p in fs else "–" for p in pairs]
+        vals = [fs[p]["measures"][METRIC] for p in pairs if p in fs]
+        lines.append(f"| first stage alone ({stage}) | – | " + " | ".join(cells)
+                     + f" | {fmt(statistics.fmean(vals)) if vals else '–'} |")
+    zs = setups.get("zero-shot", [])
+    for setup, recs in setups.items():
+        recs = [r for r in recs if stage in r["results"]]
+        if not recs:
+            continue
+        tests = {}
+        if zs and setup != "zero-shot":
+            found = [seed_aware_test(p, METRIC, [r["results"][stage][p]["per_query"] for r in recs],
+                                     [r["results"][stage][p]["per_query"] for r in zs if stage in r["results"]],
+                                     [r["seed"] for r in recs], [r["seed"] for r in zs], n_boot=4000)
+                     for p in pairs if all(p in r["results"][stage] for r in recs + zs)]
+            tests = {t.subset: t for t in bonferroni_seed_aware(found)}
+        cells, means = [], []
+        for p in pairs:
+            vals = [r["results"][stage][p]["measures"][METRIC] for r in recs if p in r["results"][stage]]
+            if not vals:
+                cells.append("–")
+                continue
+            m = statistics.fmean(vals)
+            means.append(m)
+            cell = fmt(m) + (f"±{fmt(statistics.stdev(vals))}" if len(vals) > 1 else "")
+            t = tests.get(p)
+            if t is not None:
+                cell += (f" ({100 * t.delta:+.1f} [{100 * t.ci_low:+.1f}, {100 * t.ci_high:+.1f}]"
+                         f"{'*' if t.significant else ''}, p={t.p_bonferroni:.2g})")
+            cells.append(cell)
+        lines.append(f"| {setup} | {len(recs)} | " + " | ".join(cells)
+                     + f" | {fmt(statistics.fmean(means)) if means else '–'} |")
+    return lines
+
+
+def recall_line(first: dict | None, stage: str, pairs: list[str], k: int | None) -> str:
+    if stage == "dense":
+        return "No first stage: every passage of the collection is scored."
+    if first is None or stage not in first["results"]:
+        return "First stage: no committed first-stage record for this evaluation set."
+    fs = first["results"][stage]
+    parts = []
+    for p in pairs:
+        if p in fs:
+            m = fs[p]["measures"]
+            rk = m.get(f"R@{k}") if k else None
+            parts.append(f"{p} R@10 {fmt(m['R@10'])}" + (f", R@{k} {fmt(rk)}" if rk is not None else "")
+                         + f" ({fs[p]['num_queries']} queries)")
+    return f"First stage `{stage}` recall (the re-ranker's ceiling): " + "; ".join(parts) + "."
+
+
+def costs(setups: dict) -> str:
+    runs = [r for rs in setups.values() for r in rs]
+    tr = [r["train_seconds"] for r in runs]
+    ev = [r["eval_seconds"] for r in runs]
+    pps = [r["pairs_per_second"] for r in runs if r.get("pairs_per_second")]
+    learned = [r["left_prior"] for r in runs if r.get("left_prior") is not None]
+    text = (f"Cost per run, measured ({runs[0]['machine']}, shared with other jobs): training median "
+            f"{statistics.median(tr) / 60:.1f} min ({statistics.median(pps):.1f} pairs/s), evaluation median "
+            f"{statistics.median(ev) / 60:.1f} min.") if pps else ""
+    if learned:
+        text += f" Runs whose training loss left the label prior: {sum(learned)}/{len(learned)}."
+    return text
+
+
+def stages(settings: dict) -> list[str]:
+    """Cross-encoders re-rank each first stage of the evaluation; bi-encoders search the whole collection."""
+    return settings["eval"]["first_stages"] if settings["objective"] == "cross-encoder" else ["dense"]
+
+
+STAGE_DOC = {"dense": "none: exact dense search over the whole collection (faiss)",
+             "bm25-en": "English BM25 (the English query against the English collection; the same candidates for "
+                        "every pair, as the paper's fixed `top1000.dev`; for X→EN an oracle-like first stage)",
+             "bm25-pair": "BM25 on the pair's own query and collection (never sees the English query: the realistic "
+                          "pipeline)"}
+
+
+def cell_cpu_seconds(cfg: dict, grid: dict, cost: dict, n_queries: int) -> tuple[float, dict]:
+    """Estimated CPU seconds of one cell from a committed cost measurement: training pairs, dev-curve re-ranking
+    and test re-ranking, each times its measured CPU seconds per pair (model loading included, so an upper bound)."""
+    t, e, d = grid["train"], cfg["eval"], cfg["data"]
+    train_pairs = t["max_steps"] * t["batch_size"]
+    per_train = cost["train"]["cpu_s"] / cost["train"]["pairs"]
+    parts = {"train": train_pairs * per_train}
+    if grid["objective"] == "cross-encoder":
+        per_pair = cost["eval"]["cpu_s"] / cost["eval"]["pairs"]
+        n_evals = len(e["pairs"]) + (len(e["first_stages"]) - 1) * len([p for p in e["pairs"] if p != "en-en"])
+        parts["test"] = n_evals * n_queries * grid["rerank_k"] * per_pair
+        if t.get("eval_steps") and d.get("dev_queries"):
+            n_dev = math.ceil(t["max_steps"] / t["eval_steps"])
+            parts["dev"] = n_dev * d["dev_queries"] * d.get("dev_top_k", 10) * per_pair
+    else:
+        parts["test"] = len(e["pairs"]) * cost["eval"]["cpu_s"]
+        if t.get("eval_steps"):
+            parts["dev"] = math.ceil(t["max_steps"] / t["eval_steps"]) * cost["eval"]["cpu_s"]
+    return sum(parts.values()), parts
+
+
+def missing_cells(cfg: dict, runs: list[dict], costs: dict, n_queries: int | None) -> list[str]:
+    import reproduce_offline as drv
+
+    lines = []
+    for grid in cfg["grids"]:
+        dg = drv.digest(drv.cell_settings(cfg, grid))
+        done = [r for r in runs if r["grid"] == grid["name"] and r["digest"] == dg]
+        have = {(r["setup"], r["seed"]) for r in done}
+        todo = [(s, seed) for seed in grid["seeds"] for s in grid["setups"] if (s, seed) not in have]
+        if not todo:
+            lines.append(f"- `{grid['name']}`: complete ({len(done)} runs).")
+            continue
+        cost = costs.get((grid["name"], dg))
+        if done:
+            per = statistics.median(r["train_seconds"] + r["eval_seconds"] for r in done)
+            est = f"~{per / 60:.0f} min each as measured here (median of {len(done)} finished), " \
+                  f"~{len(todo) * per / 3600:.1f} h in all"
+        elif cost is not None and n_queries:
+            cpu, parts = cell_cpu_seconds(cfg, grid, cost, n_queries)
+            est = (f"~{cpu / 3600:.1f} CPU-core hours each (training {parts['train'] / 3600:.1f}, test re-ranking "
+                   f"{parts['test'] / 3600:.1f}" + (f", dev curve {parts['dev'] / 3600:.1f}" if "dev" in parts else "")
+                   + f"; from `cost/{grid['name']}-{dg}.json`), ~{len(todo) * cpu / 3600:.0f} CPU-core hours in all: "
+                   f"at best ~{len(todo) * cpu / 7200:.0f} h on an idle 2-core machine")
+        else:
+            est = "cost not measured yet (`--measure-cost STEPS QUERIES`)"
+        lines.append(f"- `{grid['name']}` ({grid['base']} {grid['objective']}, {grid['train']['max_steps']} steps x "
+                     f"{grid['train']['batch_size']}): {len(todo)} of {len(todo) + len(done)} missing — "
+                     + ", ".join(f"{s} s{seed}" for s, seed in todo) + f"; {est}.")
+    return lines
+
+
+def cost_lines(costs: dict) -> list[str]:
+    lines = []
+    for (name, dg), c in sorted(costs.items()):
+        tr, ev = c["train"], c["eval"]
+        lines.append(f"- `{name}` ({dg}): training {tr['pairs']} pairs ({tr['steps']} steps) took {tr['cpu_s']:.0f} "
+                     f"CPU-s ({tr['cpu_s'] / tr['pairs']:.2f} per pair) and {tr['wall_s'] / 60:.1f} min of wall time; "
+                     + (f"re-ranking {ev['pairs']} pairs ({ev['queries']} queries) {ev['cpu_s']:.0f} CPU-s "
+                        f"({ev['cpu_s'] / ev['pairs']:.3f} per pair)" if ev["pairs"] else
+                        f"evaluating {ev['queries']} queries {ev['cpu_s']:.0f} CPU-s")
+                     + f", {ev['wall_s'] / 60:.1f} min. Model loading, and for training tokenizing the whole training "
+                       f"set, are included, so the per-pair figures are upper bounds; {c['threads']} thread(s), "
+                       f"load average {c['load_average']} on {c['machine']}.")
+    return lines
+
+
+def first_stage_section(fs: dict | None) -> list[str]:
+    if fs is None:
+        return ["No committed first-stage record for this evaluation set yet.", ""]
+    e = fs["eval"]
+    ks = sorted({int(m[2:]) for st in fs["results"].values() for p in st.values() for m in p["measures"]
+                 if m.startswith("R@")})
+    first_pair = next(iter(next(iter(fs["results"].values())).values()))
+    lines = [f"Held-out DDTP packages with a translation in {', '.join(e['langs'])}: "
+             + f"{next(iter(next(iter(fs['results'].values())).values()))['num_queries']} queries"
+             + (f" (a hash-ordered sample of at most {e['max_queries']})" if e.get("max_queries") else "")
+             + (f", searched in a collection of {first_pair['num_corpus']} passages (every held-out package with those "
+                f"translations)" if "num_corpus" in first_pair else "")
+             + f"; candidates to depth {e['top_k']}. Each first stage alone, and its recall (the re-ranker's ceiling):",
+             "", "| first stage | pair | MRR@10 | " + " | ".join(f"R@{k}" for k in ks) + " |",
+             "|---|---|---:|" + "---:|" * len(ks)]
+    for stage, per_pair in fs["results"].items():
+        for pair, r in per_pair.items():
+            m = r["measures"]
+            lines.append(f"| {stage} | {pair} | {fmt(m[METRIC])} | " + " | ".join(fmt(m[f'R@{k}']) for k in ks) + " |")
+    lines += ["", "; ".join(f"`{k}`: {v}" for k, v in STAGE_DOC.items() if k in fs["results"]) + ".", ""]
+    return lines
+
+
+def render(cfg: dict, root: Path) -> tuple[str, dict]:
+    runs, first, cost_recs = load_runs(root / cfg["runs"])
+    grouped = group_runs(runs)
+    current_fs = first.get(json_digest(cfg["eval"]))
+    lines = ["# Does code-switched training help? Offline reproduction on DDTP", "",
+             "Method of Litschko et al. (2023) on Debian's human-translated package descriptions (DDTP). Generated by "
+             "`make reproduce` (`benchmarks/reproduce_offline.py`, config `configs/reproduce/offline.yaml`) from the "
+             "committed run records in `benchmarks/results/reproduce/` only; each record holds per-query scores, the "
+             "settings and their digest, the code commit, seed, steps, data size and the loss/dev curves. It replaces "
+             "the previous report (`reproduce_offline_v1.md`, kept for reference; issue #14 lists why it could not "
+             "answer the question).", "",
+             "MRR@10 x 100: mean±sd over seeds. In brackets: the delta to zero-shot with its 95% CI and the "
+             "Bonferroni-corrected p (over the table's pairs) of a seed-aware test — a bootstrap over seeds AND "
+             "queries, so a difference that rests on one seed is not called significant; `*` = p < 0.05. A row "
+             "with 1 seed has no seed variance to estimate: its interval covers query sampling only.", "",
+             "## Evaluation set and first stages", ""] + first_stage_section(current_fs)
+    for (grid, dg), setups in grouped.items():
+        any_run = next(iter(setups.values()))[0]
+        settings = any_run["settings"]
+        pairs = settings["eval"]["pairs"]
+        runs_here = [r for rs in setups.values() for r in rs]
+        with_dev = sum(bool(r["dev_curve"]) for r in runs_here)
+        lines += [f"## {grid} ({dg})", "", describe(settings, setups), "",
+                  f"Dev-set curves (RR@10 on training-side packages that are not training queries, every "
+                  f"{settings['train'].get('eval_steps')} steps): recorded for {with_dev} of {len(runs_here)} runs"
+                  + ("" if with_dev == len(runs_here) else " (the others were trained by a loop without eval_steps; "
+                     "the plot shows their training loss instead)") + ".", ""]
+        fs = first.get(json_digest(settings["eval"]))
+        for stage in stages(settings):
+            lines += [f"### First stage: {STAGE_DOC.get(stage, stage)}", ""]
+            lines += table(setups, fs, stage, pairs, settings.get("rerank_k"))
+            lines += ["", recall_line(fs, stage, pairs, settings.get("rerank_k") or settings["eval"]["top_k"]), ""]
+        c = costs(setups)
+        if c:
+            lines += [c, ""]
+    n_q = next(iter(next(iter(current_fs["results"].values())).values()))["num_queries"] if current_fs else None
+    lines += ["## Cells not run yet, and what they cost", ""] + (missing_cells(cfg, runs, cost_recs, n_q) or ["- none"])
+    lines += ["", "Cost measurements (committed by `--measure-cost`):", ""] + (cost_lines(cost_recs) or ["- none"])
+    lines += [""]
+    lines += ["## The paper's numbers (orientation only)", "",
+              "Litschko et al. (2023) train mMiniLMv2 cross-encoders for 200k steps on MS MARCO and re-rank the "
+              "mMARCO BM25 top-1000; their abstract reports average gains over zero-shot of +5.1 MRR@10 (CLIR) and "
+              "+3.9 (MLIR), with stable MoIR. The DDTP setup differs in domain, collection size, model and budget, "
+              "so only the direction of an effect is comparable.", ""]
+    return "\n".join(lines), grouped
+
+
+def json_digest(obj) -> str:
+    import reproduce_offline as drv
+
+    return drv.digest(obj)
+
+
+def plot_first_stages(first: dict | None, path: Path) -> None:
+    """Before any run is committed: each first stage's MRR@10 and recall per pair (the ceiling of a re-ranker)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    if first is not None:
+        bars = [(f"{stage}\n{pair}", r["measures"]) for stage, pp in first["results"].items() for pair, r in pp.items()]
+        keys = [k for k in (METRIC, "R@10", "R@20", "R@100") if all(k in m for _, m in bars)]
+        width = 0.8 / len(keys)
+        for j, k in enumerate(keys):
+            ax.bar([i + (j - (len(keys) - 1) / 2) * width for i in range(len(bars))],
+                   [100 * m[k] for _, m in bars], width, label=k)
+        ax.set_xticks(range(len(bars)), [b for b, _ in bars], fontsize=8)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylabel("x 100")
+    ax.set_title("First stages alone (no trained run committed yet)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot(grouped: dict, path: Path, first: dict | None = None) -> None:
+    """Per table: MRR@10 bars per pair and setup (first first stage), and each run's dev (or loss) curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not grouped:
+        plot_first_stages(first, path)
+        return
+    fig, axes = plt.subplots(len(grouped), 2, figsize=(13, 3.4 * len(grouped)), squeeze=False)
+    every = sorted({s for setups in grouped.values() for s in setups}, key=setup_order)
+    color = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(every)}
+    for (ax, cax), ((grid, dg), setups) in zip(axes, grouped.items()):
+        settings = next(iter(setups.values()))[0]["settings"]
+        stage, pairs = stages(settings)[0], settings["eval"]["pairs"]
+        width = 0.8 / max(len(setups), 1)
+        for k, (setup, recs) in enumerate(setups.items()):
+            vals = [[100 * r["results"][stage][p]["measures"][METRIC] for r in recs if stage in r["results"]]
+                    for p in pairs]
+            ax.bar([i + (k - (len(setups) - 1) / 2) * width for i in range(len(pairs))],
+                   [statistics.fmean(v) if v else 0 for v in vals], width,
+                   yerr=[statistics.stdev(v) if len(v) > 1 else 0 for v in vals], capsize=2, color=color[setup],
+                   label=f"{setup} ({len(recs)} seed{'s' if len(recs) > 1 else ''})")
+        ax.set_xticks(range(len(pairs)), pairs)
+        ax.set_ylabel("MRR@10 x 100")
+        ax.set_title(f"{grid}: first stage {stage}", fontsize=9)
+        ax.legend(fontsize=7)
+        dev = any(r["dev_curve"] for rs in setups.values() for r in rs)
+        for setup, recs in setups.items():
+            for r in recs:
+                curve = r["dev_curve"] if dev else r["loss_curve"]
+                if curve:
+                    cax.plot([s for s, _ in curve], [v for _, v in curve], color=color[setup], alpha=0.8,
+                             linestyle=["-", "--", ":"][(r["seed"] - 1) % 3], label=f"{setup} s{r['seed']}")
+        cax.set_xlabel("step")
+        cax.set_ylabel(f"dev {METRIC}" if dev else "training loss")
+        cax.set_title(f"{grid}: {'dev-set curve' if dev else 'training loss'} per run", fontsize=9)
+        cax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write(cfg: dict, root: Path = ROOT) -> dict:
+    from csir.atomic import atomic_file
+
+    text, grouped = render(cfg, root)
+    report = root / cfg["report"]
+    report.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(report) as fh:
+        fh.write(text + "\n")
+    png = report.with_suffix(".png")
+    runs, first, _ = load_runs(root / cfg["runs"])
+    plot(grouped, png, first.get(json_digest(cfg["eval"])))
+    return {"report": report, "plot": png}
+
+
+def main(argv=None) -> None:
+    import reproduce_offline as drv
+
+    from csir.argparser import CsirArgumentParser
+
+    ap = CsirArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default=str(ROOT / "configs" / "reproduce" / "offline.yaml"))
+    args = ap.parse_args(argv)
+    paths = write(drv.load_config(args.config))
+    print(f"report: {paths['report']}\nplot: {paths['plot']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Cross-encoder from a mean-pooling encoder: a head that starts sensibly, its own learning rate, frozen word
+embeddings, warmup as a fraction, and the listwise loss; a tiny model leaves the label prior in a few dozen steps."""
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+PAIRS = ROOT / "tests/fixtures/pairs.jsonl"
+CE = ROOT / "configs/smoke/cross-encoder.yaml"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def poolerless(tmp_path_factory):
+    """Tiny BERTs over the fixture's vocabulary, saved with and without a pooler (mean-pooling sentence encoders
+    such as e5 and MiniLM ship none). Initialised wide (std 0.5, no dropout) so that, like a pretrained encoder and
+    unlike a default random one, their first-token vector depends on the input: a head has something to learn."""
+    import json
+
+    from training.tiny_model import build_vocab
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    root = tmp_path_factory.mktemp("bases")
+    texts = [t for line in PAIRS.read_text().splitlines() for t in (json.loads(line)["query"], json.loads(line)["passage"])]
+    vocab = build_vocab(texts)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, initializer_range=0.5,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    out = []
+    for name, pooler in (("with", True), ("without", False)):
+        torch.manual_seed(0)
+        BertModel(config, add_pooling_layer=pooler).save_pretrained(root / name)
+        BertTokenizer(vocab=vocab, do_lower_case=True, model_max_length=128).save_pretrained(root / name)
+        out.append(root / name)
+    return tuple(out)
+
+
+def _cfg(tmp_path, model, **over):
+    over = {"output_dir": str(tmp_path / "m"), "data.path": str(PAIRS), "model": str(model), "tracker": None,
+            "save_steps": 1000, **over}
+    return load_config(CE, list(over.items()))
+
+
+def test_pooler_and_bias_start_sensibly(tmp_path, poolerless):
+    from training.objectives import checkpoint_has_pooler, load_model, objective_module, parameter_groups
+
+    with_pooler, without = poolerless
+    assert checkpoint_has_pooler(str(with_pooler)) is True and checkpoint_has_pooler(str(without)) is False
+    cfg = _cfg(tmp_path, without, ce_pooler_init="auto", head_learning_rate=1e-2, freeze_word_embeddings=True)
+    model = load_model(str(without), cfg, torch.device("cpu"))
+    hf = model.model
+    dense = hf.bert.pooler.dense
+    assert torch.equal(dense.weight, torch.eye(dense.weight.shape[0])) and not dense.bias.any()
+    assert hf.classifier.bias.item() == pytest.approx(-math.log(4)) and not hf.classifier.weight.any()  # the prior
+    assert not hf.get_input_embeddings().weight.requires_grad
+    groups = parameter_groups(objective_module(model, cfg), cfg)
+    ids = {id(p) for g in groups for p in g["params"]}
+    assert id(hf.get_input_embeddings().weight) not in ids  # frozen: no optimizer state at all
+    head = [g for g in groups if g["lr"] == 1e-2]
+    assert {id(p) for g in head for p in g["params"]} == {id(p) for n, p in hf.named_parameters()
+                                                          if "pooler" in n or "classifier" in n}
+    # a checkpoint that has its pooler keeps it under `auto`
+    kept = load_model(str(with_pooler), _cfg(tmp_path, with_pooler, ce_pooler_init="auto"), torch.device("cpu"))
+    assert not torch.equal(kept.model.bert.pooler.dense.weight, torch.eye(dense.weight.shape[0]))
+
+
+def test_warmup_ratio_and_bad_values(tmp_path):
+    from csir.errors import CsirError
+
+    assert _cfg(tmp_path, "tiny-random-bert", warmup_ratio=0.1, max_steps=400).effective_warmup_steps == 40
+    assert _cfg(tmp_path, "tiny-random-bert", warmup_steps=7).effective_warmup_steps == 7
+    for field, value in (("ce_loss", "pairwise"), ("ce_pooler_init", "mean"), ("warmup_ratio", 1.5),
+                         ("head_learning_rate", 0)):
+        with pytest.raises(CsirError, match=field):
+            _cfg(tmp_path, "tiny-random-bert", **{field: value})
+    with pytest.raises(CsirError, match="batch_size"):
+        _cfg(tmp_path, "tiny-random-bert", ce_loss="listwise", batch_size=4)
+
+
+@pytest.mark.parametrize("loss", ["bce", "listwise"])
+def test_a_tiny_model_leaves_the_label_prior_within_a_few_dozen_steps(tmp_path, poolerless, loss):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from reproduce_report import prior_loss
+
+    from training.loop import train
+
+    _, without = poolerless
+    cfg = _cfg(tmp_path, without, ce_loss=loss, ce_pooler_init="auto", max_steps=60, batch_size=20,
+               learning_rate=3e-3, head_learning_rate=3e-2, warmup_ratio=0.1, logging_steps=5, max_length=64)
+    result = train(cfg)
+    losses = [e["loss"] for e in result.log_history]
+    prior = prior_loss({"ce_loss": loss}, 4)
+    assert abs(losses[0] - prior) < 0.1 * prior  # starts at the prior (zero weights, bias = its logit)
+    assert sum(losses[-3:]) / 3 < 0.9 * prior, losses
