@@ -34,4 +34,7 @@ def test_dynamic_epochs_unchanged(corpus):
 
 @pytest.mark.parametrize("name", sorted(gc.CLWE_CASES))
 def test_clwe_lexicon_unchanged(name, tmp_path):
-    assert gc.clwe_case(name, tmp_path) == GOLDEN[name]
+    got, want = gc.clwe_case(name, tmp_path), GOLDEN[name]
+    assert got["selection"] == want["selection"]  # the same targets in the same order for every source
+    assert len(got["scores_e6"]) == len(want["scores_e6"])
+    assert max(abs(a - b) for a, b in zip(got["scores_e6"], want["scores_e6"])) <= 1  # last decimal: summation order
