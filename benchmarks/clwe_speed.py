@@ -17,7 +17,6 @@ usage: python benchmarks/clwe_speed.py [--n 200000] [--dim 300] [--noise 2.5] [-
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from csir.argparser import CsirArgumentParser  # noqa: E402
 
 
 def spaces(n: int, dim: int, noise: float, seed: int = 0):
@@ -85,13 +85,13 @@ def has_avx512() -> bool:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
+    ap = CsirArgumentParser()
     ap.add_argument("--n", type=int, default=200_000, help="words per language")
     ap.add_argument("--dim", type=int, default=300)
     ap.add_argument("--noise", type=float, default=2.5, help="noise std per dimension (vectors: std 1)")
     ap.add_argument("--faiss-queries", type=int, default=20_000)
     ap.add_argument("--jobs", default="ours-nn,ours-csls,faiss,faiss-avx512")
-    ap.add_argument("--job", help=argparse.SUPPRESS)
+    ap.add_argument("--job", help="(internal: run one job in this process)")
     args = ap.parse_args(argv)
     if args.job:
         print(json.dumps(job(args)))

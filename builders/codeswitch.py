@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
 from bisect import bisect_left
+from dataclasses import asdict, dataclass, field
 from itertools import accumulate, chain, compress, count, islice, repeat
 from operator import and_, gt, itemgetter, or_, truth
 from typing import Mapping

@@ -2,9 +2,8 @@
 
 import json
 
-import pytest
-
 import golden_cases as gc
+import pytest
 
 GOLDEN = json.loads((gc.GOLDEN / "golden.json").read_text())
 
