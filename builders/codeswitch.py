@@ -16,7 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
+from itertools import accumulate, chain, compress, count, islice, repeat
+from operator import and_, gt, itemgetter, or_, truth
 from typing import Mapping
 
 import datasets
@@ -82,18 +85,41 @@ class CodeSwitchConfig:
         return asdict(self)
 
 
+_NO_CHILDREN: dict = {}  # shared and never written: "no entry goes on from here"
+_MISS = (None, _NO_CHILDREN)
+
+
 class _Table:
-    """A lexicon prepared for matching: key → chosen-from targets, and max n-gram length per first word."""
+    """A lexicon prepared for matching, so that a token costs one dict lookup and a phrase one per word matched.
+
+    `single[word]` = targets of one-word entries; `pairs[(w1, w2)]` = the trie node of every multi-word entry's
+    first two words: `(targets or None, children)`, `children` mapping the next word to such a node."""
 
     def __init__(self, lexicon: Lexicon):
-        self.targets = {k: [t for t, _ in v] for k, v in lexicon.entries.items() if v}
-        lengths: dict[str, set[int]] = {}
-        for key in self.targets:
-            if " " in key:
-                lengths.setdefault(key.split(" ", 1)[0], set()).add(key.count(" ") + 1)
-        # first word → the multi-word entry lengths that exist for it, longest first
-        self.lengths = {w: sorted(ls, reverse=True) for w, ls in lengths.items()}
-        self.starts = frozenset(self.targets) | frozenset(self.lengths)  # words that can begin a match
+        single: dict[str, list[str]] = {}
+        pairs: dict[tuple[str, str], tuple] = {}
+        for key, entry in lexicon.entries.items():
+            if not entry:
+                continue
+            targets = [t for t, _ in entry]
+            words = key.split(" ")
+            if len(words) == 1:
+                single[key] = targets
+                continue
+            level, at = pairs, (words[0], words[1])
+            for word in words[2:]:
+                tg, children = level.get(at, _MISS)
+                if children is _NO_CHILDREN:
+                    children = {}
+                    level[at] = (tg, children)
+                level, at = children, word
+            level[at] = (targets, level.get(at, _MISS)[1])
+        self.single, self.pairs = single, pairs
+
+
+_ASCII_DIGIT = re.compile(r"[0-9]")
+_SPLIT_RE = re.compile(r"([^\W_]+(?:[-'’][^\W_]+)*)")  # _FAST_RE as a split: gaps and tokens alternate
+_FIRST = itemgetter(0)
 
 
 class CodeSwitcher:
@@ -113,19 +139,34 @@ class CodeSwitcher:
 
     def _tokens(self, text: str) -> tuple[list[int], list[int], list[str]]:
         """Content tokens of `text`: start offsets, end offsets, lower-cased forms."""
-        starts, ends, lowered = [], [], []
         if self._treebank is not None:
+            starts, ends, lowered = [], [], []
             for s, e in self._treebank.span_tokenize(text):
                 if is_content(text[s:e]):
                     starts.append(s); ends.append(e); lowered.append(text[s:e].lower())
             return starts, ends, lowered
-        add_s, add_e, add_w = starts.append, ends.append, lowered.append
         low = text.lower()
+        if len(low) == len(text) and "'" not in low and "’" not in low:
+            # the common case without a Python step per token: one split of the lower-cased text (lowering keeps
+            # every character's class, checked over all of Unicode in the tests), offsets by accumulation
+            parts = _SPLIT_RE.split(low)
+            pos = list(accumulate(map(len, parts)))
+            lowered, starts, ends = parts[1::2], pos[0:-1:2], pos[1::2]
+            if not low.isascii() or _ASCII_DIGIT.search(low):  # numbers are not content tokens
+                digit_first = list(map(str.isdigit, map(_FIRST, lowered)))
+                drop = {i for i in compress(range(len(lowered)), digit_first) if lowered[i].replace("-", "").isdigit()}
+                if drop:
+                    keep = [i for i in range(len(lowered)) if i not in drop]
+                    lowered = [lowered[i] for i in keep]
+                    starts, ends = [starts[i] for i in keep], [ends[i] for i in keep]
+            return starts, ends, lowered
+        starts, ends, lowered = [], [], []
+        add_s, add_e, add_w = starts.append, ends.append, lowered.append
         same_len = len(low) == len(text)  # lower() can change lengths (e.g. 'İ'): then lower per token
         for m in _FAST_RE.finditer(text):
             s, e = m.span()
             tok = low[s:e] if same_len else m.group().lower()
-            if "'" in tok or "’" in tok:  # rare: split clitics the Treebank way
+            if "'" in tok or "’" in tok:  # split clitics the Treebank way
                 for sm in WORD_RE.finditer(m.group()):
                     if is_content(sm.group()):
                         add_s(s + sm.start()); add_e(s + sm.end()); add_w(sm.group().lower())
@@ -138,57 +179,134 @@ class CodeSwitcher:
         return self.switch_counts(text, example_id, side, epoch)[:3]
 
     def switch_counts(self, text: str, example_id, side: str, epoch: int | None = None) -> tuple[str, int, int, int]:
-        """Return (switched text, switched, content tokens, content tokens the lexicon covered)."""
+        """Return (switched text, switched, content tokens, content tokens the lexicon covered).
+
+        Going left to right, each token that begins a match (the longest entry, its words separated by
+        whitespace only) is switched with probability p: one draw per match, then for `sample` one draw for the
+        translation; ML-CS first draws the token's language. A switched match skips the tokens it covers."""
         starts, ends, lowered = self._tokens(text)
         n = len(lowered)
         langs = self.side_langs[side]
-        if not langs or not n or self.config.p == 0.0:
-            return text, 0, n, 0
         cfg = self.config
-        p, top1 = cfg.p, cfg.translation == "top1"
+        if not langs or not n or cfg.p == 0.0:
+            return text, 0, n, 0
         key = (cfg.seed, example_id, side) if epoch is None else (cfg.seed, example_id, side, epoch)
+        if len(langs) == 1 and cfg.translation == "top1":
+            return self._switch_top1(text, starts, ends, lowered, self.tables[langs[0]], key)
+        return self._switch_drawing(text, starts, ends, lowered, [self.tables[l] for l in langs], key)
+
+    @staticmethod
+    def _longest(text, starts, ends, lowered, i, targets, node):
+        """(length, targets) of the longest entry at token i, given the trie node of tokens i and i+1: the words
+        of an entry must be separated by whitespace only (not across punctuation)."""
+        m, j, n = 1, i + 1, len(lowered)
+        while True:
+            gap = text[ends[j - 1]:starts[j]]
+            if gap and not gap.isspace():
+                break
+            if node[0] is not None:
+                targets, m = node[0], j - i + 1
+            j += 1
+            if j >= n:
+                break
+            node = node[1].get(lowered[j])
+            if node is None:
+                break
+        return m, targets
+
+    def _switch_top1(self, text, starts, ends, lowered, table, key):
+        """BL-CS with the top translation (the paper's setting) without a Python step per token.
+
+        Matches do not depend on the draws, so they are found first: single tokens and token pairs in C-level
+        passes, a trie walk only where a pair begins an entry. The draws (one per visited match, in order) are
+        taken in one go; only a switched phrase changes which matches come next (it covers them), so the
+        matches are consumed in runs that end at a switched phrase."""
+        n = len(lowered)
+        p = self.config.p
+        targets = list(map(table.single.get, lowered))
+        span = None
+        if n > 1:
+            cont = list(map(table.pairs.get, zip(lowered, lowered[1:])))  # cont[i]: an entry spans tokens i, i+1
+            if any(cont):
+                span = [1] * n
+                longest = self._longest
+                for i in compress(range(n - 1), cont):
+                    node = cont[i]
+                    if node[0] is None and (i + 2 >= n or lowered[i + 2] not in node[1]):
+                        continue  # only a prefix of longer entries, which the next token does not continue
+                    m, tg = longest(text, starts, ends, lowered, i, targets[i], node)
+                    if m > 1:
+                        span[i], targets[i] = m, tg
+        at = list(compress(range(n), targets))  # the tokens where a match begins
+        k_all = len(at)
+        if not k_all:
+            return text, 0, n, 0
+        switch = repeat(True, k_all) if p >= 1.0 else map(p.__gt__, islice(iter(rng_for(*key).random, None), k_all))
+        spans = None if span is None else list(map(span.__getitem__, at))
+        if spans is None or max(spans) == 1:  # no phrase: every match is visited, one draw each
+            first = last_ = list(compress(at, switch))
+            covered = k_all
+        else:
+            switch = list(switch)
+            phrase = list(map(gt, spans, repeat(1)))
+            first, last_, covered, k, d = [], [], 0, 0, 0
+            while k < k_all:
+                rest = switch[d:d + k_all - k]
+                stop = next(compress(count(), map(and_, rest, phrase[k:])), None)  # the next switched phrase
+                if stop is None:
+                    run = list(compress(at[k:], rest))
+                    first += run; last_ += run; covered += k_all - k
+                    break
+                run = list(compress(at[k:k + stop], rest[:stop]))
+                first += run; last_ += run
+                i, m = at[k + stop], spans[k + stop]
+                first.append(i); last_.append(i + m - 1)
+                covered += stop + m
+                d += stop + 1
+                k = bisect_left(at, i + m, k + stop + 1)  # the matches it covers get no draw
+        if not first:
+            return text, 0, n, covered
+        bounds = list(map(ends.__getitem__, last_))
+        gaps = list(map(text.__getitem__, map(slice, [0, *bounds], [*map(starts.__getitem__, first), len(text)])))
+        choices = map(_FIRST, map(targets.__getitem__, first))
+        switched = len(first) + sum(last_) - sum(first)
+        return "".join(chain.from_iterable(zip(gaps, choices))) + gaps[-1], switched, n, covered
+
+    def _switch_drawing(self, text, starts, ends, lowered, tables, key):
+        """ML-CS and sampled translations: draws interleave with the matching, one token at a time."""
+        n = len(lowered)
+        p, top1 = self.config.p, self.config.translation == "top1"
         rng = rng_for(*key)
-        gap_ok: list[bool] | None = None
-
-        def match_at(i: int, table: _Table):
-            nonlocal gap_ok
-            word = lowered[i]
-            for m in table.lengths.get(word, ()):  # longest multi-word entry first
-                if m <= n - i:
-                    cand = table.targets.get(" ".join(lowered[i:i + m]))
-                    if cand:
-                        if gap_ok is None:  # the words of an entry must be separated by spaces only
-                            gap_ok = [not (g := text[ends[j]:starts[j + 1]]) or g.isspace() for j in range(n - 1)]
-                        if all(gap_ok[i:i + m - 1]):
-                            return m, cand
-            cand = table.targets.get(word)
-            return (1, cand) if cand else (0, None)
-
-        if len(langs) == 1:  # BL-CS: only tokens that can match need a look (and a random draw)
-            table = self.tables[langs[0]]
-            starts_ = table.starts
-            candidates = [i for i, w in enumerate(lowered) if w in starts_]
-            pick_table = None
-        else:  # ML-CS: a language is drawn for every token, then looked up
+        nexts = lowered[1:] + [None]
+        if len(tables) == 1:  # only tokens that can begin a match need a look (and a draw)
+            table = tables[0]
+            singles = list(map(table.single.get, lowered))
+            conts = list(map(table.pairs.get, zip(lowered, nexts)))
+            candidates = list(compress(range(n), map(or_, map(truth, singles), map(truth, conts))))
+        else:
             candidates = range(n)
-            pick_table = [self.tables[l] for l in langs]
         out, last, switched, covered, free = [], 0, 0, 0, 0
         for i in candidates:
             if i < free:
                 continue
-            if pick_table is not None:
-                table = pick_table[rng.randrange(len(pick_table))]
-            m, targets = match_at(i, table)
-            if not targets:
+            if len(tables) == 1:
+                targets, node = singles[i], conts[i]
+            else:  # ML-CS: a language is drawn for every token, then looked up
+                table = tables[rng.randrange(len(tables))]
+                targets, node = table.single.get(lowered[i]), table.pairs.get((lowered[i], nexts[i]))
+            m = 1
+            if node is not None:
+                m, targets = self._longest(text, starts, ends, lowered, i, targets, node)
+            if targets is None:
                 continue
-            if p >= 1.0 or rng.random() < p:
-                choice = targets[0] if top1 or len(targets) == 1 else targets[rng.randrange(len(targets))]
-                out.append(text[last:starts[i]]); out.append(choice)
-                last = ends[i + m - 1]
-                switched += m; covered += m
-                free = i + m
-            else:
+            if p < 1.0 and rng.random() >= p:
                 covered += 1
+                continue
+            choice = targets[0] if top1 or len(targets) == 1 else targets[rng.randrange(len(targets))]
+            out.append(text[last:starts[i]]); out.append(choice)
+            last = ends[i + m - 1]
+            switched += m; covered += m
+            free = i + m
         if not switched:
             return text, 0, n, covered
         out.append(text[last:])

@@ -135,3 +135,35 @@ def test_cli_freedict_and_unknown_language(tmp_path, fixtures):
     assert r.returncode == 2 and "unknown language code 'xx'" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("method", ["nn", "csls"])
+def test_clwe_search_is_exact_and_independent_of_the_batch_size(method):
+    """The tiled BLAS search finds the best values a brute-force float64 ranking finds, the same ids (ties
+    included: duplicate target vectors) as faiss's flat search, and the batch size changes no digit."""
+    import faiss
+
+    from builders.lexicons.clwe import induce
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(131, 16)).astype(np.float32)
+    y = rng.normal(size=(150, 16)).astype(np.float32)
+    y[100:110] = y[:10]  # ties
+    faiss.normalize_L2(x); faiss.normalize_L2(y)
+    sw, tw = [f"s{i}" for i in range(len(x))], [f"t{i}" for i in range(len(y))]
+    runs = [induce(sw, x, tw, y, method=method, k=4, csls_k=5, batch_size=b, progress=False) for b in (131, 9, 1)]
+    assert runs[0] == runs[1] == runs[2]
+    got = np.array([int(t[1:]) for _, t, _ in runs[0]]).reshape(len(x), 4)
+    sims = x.astype(np.float64) @ y.astype(np.float64).T
+    if method == "csls":
+        r_t = np.sort(sims, axis=0)[-5:].mean(axis=0)
+        r_s = np.sort(sims, axis=1)[:, -5:].mean(axis=1)
+        sims = 2 * sims - r_t[None, :] - r_s[:, None]
+    else:
+        index = faiss.IndexFlatIP(16)
+        index.add(y)
+        assert (index.search(x, 4)[1] == got).all()
+    best = -np.sort(-sims, axis=1)[:, :4]
+    assert np.abs(np.take_along_axis(sims, got, axis=1) - best).max() < 1e-5
+    scores = np.array([s for _, _, s in runs[0]]).reshape(len(x), 4)
+    assert np.abs(scores - best).max() < 1e-5

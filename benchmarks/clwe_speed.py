@@ -1,0 +1,130 @@
+"""CLWE lexicon induction at vocabulary scale: time, peak memory and P@1 on synthetic spaces made here.
+
+The source space is N random unit vectors in D dimensions; the target space is the same words plus Gaussian noise
+(`--noise`, per dimension; the spaces are aligned, as induction expects), renormalised and listed in another order,
+so every source word has one known translation and P@1 says whether the search found it. Each job runs in a fresh process (so its peak RSS
+is its own, spaces included) and prints one JSON line; the parent prints the table.
+
+- ours: `builders.lexicons.clwe.induce` (exact: BLAS tiles + faiss heaps), NN and CSLS on all N source words,
+  building the Lexicon included;
+- faiss: `IndexFlatIP.search` as the code did before (CSLS = three such searches), with faiss-cpu's bundled
+  OpenBLAS as it loads here, and forced to its AVX-512 kernels (`OPENBLAS_CORETYPE=SkylakeX`, set only where the
+  CPU has AVX-512). Both search `--faiss-queries` source words (the cost is linear in them) and the table also
+  gives that time scaled to N, marked as such.
+
+usage: python benchmarks/clwe_speed.py [--n 200000] [--dim 300] [--noise 2.5] [--faiss-queries 20000]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from csir.argparser import CsirArgumentParser  # noqa: E402
+
+
+def spaces(n: int, dim: int, noise: float, seed: int = 0):
+    """(source vectors, target vectors, gold target index per source word), float32, unit length."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    src = np.empty((n, dim), dtype=np.float32)
+    tgt = np.empty((n, dim), dtype=np.float32)
+    for i in range(0, n, 20_000):  # in chunks: no float64 copy of the whole space
+        x = rng.standard_normal((min(20_000, n - i), dim), dtype=np.float32)
+        src[i:i + len(x)] = x
+        tgt[perm[i:i + len(x)]] = x + noise * rng.standard_normal(x.shape, dtype=np.float32)
+    src /= np.linalg.norm(src, axis=1, keepdims=True)
+    tgt /= np.linalg.norm(tgt, axis=1, keepdims=True)
+    return src, tgt, perm
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def job(args) -> dict:
+    src, tgt, gold = spaces(args.n, args.dim, args.noise)
+    if args.job.startswith("ours-"):
+        from builders.lexicons.base import Lexicon
+        from builders.lexicons.clwe import induce
+
+        method = args.job.split("-", 1)[1]
+        words, tgt_words = [f"s{i}" for i in range(args.n)], [f"t{i}" for i in range(args.n)]
+        t = time.perf_counter()
+        lex = Lexicon.from_pairs(induce(words, src, tgt_words, tgt, method=method, k=1, progress=False), "en", "xx",
+                                 max_per_source=1)
+        seconds = time.perf_counter() - t
+        hits = sum(lex.entries[f"s{i}"][0][0] == f"t{gold[i]}" for i in range(args.n))
+        return {"job": args.job, "queries": args.n, "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
+                "p@1": hits / args.n}
+    import faiss
+
+    nq = min(args.faiss_queries, args.n)
+    index = faiss.IndexFlatIP(args.dim)
+    index.add(tgt)
+    t = time.perf_counter()
+    _, ids = index.search(src[:nq], 1)
+    seconds = time.perf_counter() - t
+    return {"job": args.job, "queries": nq, "seconds": seconds, "peak_rss_mb": peak_rss_mb(),
+            "p@1": float((ids[:, 0] == gold[:nq]).mean())}
+
+
+def has_avx512() -> bool:
+    try:
+        return "avx512f" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def main(argv=None):
+    ap = CsirArgumentParser()
+    ap.add_argument("--n", type=int, default=200_000, help="words per language")
+    ap.add_argument("--dim", type=int, default=300)
+    ap.add_argument("--noise", type=float, default=2.5, help="noise std per dimension (vectors: std 1)")
+    ap.add_argument("--faiss-queries", type=int, default=20_000)
+    ap.add_argument("--jobs", default="ours-nn,ours-csls,faiss,faiss-avx512")
+    ap.add_argument("--job", help="(internal: run one job in this process)")
+    args = ap.parse_args(argv)
+    if args.job:
+        print(json.dumps(job(args)))
+        return
+    print(f"synthetic spaces: {args.n:,} x {args.n:,} words, {args.dim} dimensions, noise {args.noise}; "
+          f"{os.cpu_count()} CPUs; load average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    results = []
+    for name in args.jobs.split(","):
+        env = dict(os.environ)
+        if name == "faiss-avx512":
+            if not has_avx512():
+                print("faiss-avx512: skipped (no AVX-512 on this CPU)")
+                continue
+            env["OPENBLAS_CORETYPE"] = "SkylakeX"
+        cmd = [sys.executable, __file__, "--job", name, "--n", str(args.n), "--dim", str(args.dim),
+               "--noise", str(args.noise), "--faiss-queries", str(args.faiss_queries)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{name}: failed: {proc.stderr.strip().splitlines()[-1:]}")
+            continue
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    label = {"ours-nn": "ours, NN (BLAS tiles + faiss heaps)", "ours-csls": "ours, CSLS (two passes)",
+             "faiss": "faiss IndexFlatIP search, bundled OpenBLAS as loaded (NN)",
+             "faiss-avx512": "faiss IndexFlatIP search, OPENBLAS_CORETYPE=SkylakeX (NN)"}
+    print("| run | source words searched | seconds | scaled to all words (NN; CSLS = 3 searches) | peak RSS MB | P@1 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        scaled = "" if r["queries"] == args.n else \
+            f"~{r['seconds'] * args.n / r['queries']:.0f} s; ~{3 * r['seconds'] * args.n / r['queries']:.0f} s (scaled)"
+        print(f"| {label[r['job']]} | {r['queries']:,} | {r['seconds']:.1f} | {scaled} | {r['peak_rss_mb']:,.0f} | "
+              f"{r['p@1']:.4f} |")
+    print(f"load average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
