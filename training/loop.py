@@ -381,6 +381,7 @@ def _write_final(model, cfg: TrainConfig, output_dir: Path, source_info, base_fa
     """Final model + README card + training config + log, written atomically (never a half model)."""
     from builders.repo_writer import library_versions
     from model_cards.model_card import render_model_card
+    from model_cards.provenance import publishable_config  # Hub ids, not this machine's paths
 
     cs = dataclasses.asdict(cfg.codeswitch) if cfg.codeswitch else None
     info = {
@@ -406,7 +407,8 @@ def _write_final(model, cfg: TrainConfig, output_dir: Path, source_info, base_fa
     with atomic_dir(output_dir) as tmp:
         model.save(str(tmp), create_model_card=False)
         (tmp / "README.md").write_text(render_model_card(info), encoding="utf-8")
-        (tmp / "training_config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+        (tmp / "training_config.yaml").write_text(yaml.safe_dump(publishable_config(to_dict(cfg)), sort_keys=False),
+                                                  encoding="utf-8")
         state = {"global_step": steps, "hyperparameters": hparams, "log_history": log_history}
         (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
 
