@@ -54,7 +54,7 @@ def training_dataset_references(info: Mapping) -> list[dict]:
         row = {"path": ref.id, "published": ref.is_hub, "name": d.get("name"), "split": d.get("split"),
                "revision": ref.revision, "resolved_revision": ref.commit, "num_rows": d.get("num_rows"),
                "note": ref.note}
-        out.append({k: v for k, v in row.items() if v is not None})
+        out.append(row)
     return out
 
 
