@@ -43,7 +43,8 @@ def subset_languages(subset: str, languages: list[str] | None = None) -> list[st
     """`deu-Latn`-style languages of a subset: from the recorded languages, else from its name (`fra-eng`)."""
     codes = list(languages or [])
     if not codes:
-        for part in subset.split("-"):
+        base, _, switched = subset.partition("-cs-")  # code-switched query subsets: `eng-eng-cs-deu-p0.5`
+        for part in base.split("-") + switched.split("-")[:1]:
             try:
                 codes.append(check_lang(part))
             except Exception:  # not a language part (`mlir`, `i2t`, `default`, `cs`, `p0.5` ...)
