@@ -69,7 +69,7 @@ def test_bi_encoder_end_to_end_and_only_missing(work, monkeypatch):
     s = r["scores"]["test"][0]
     assert r["model"]["kind"] == "bi-encoder" and r["model"]["prompts"] == {"query": "query: ", "document": "passage: "}
     assert r["first_stage"]["name"] == "dense" and r["dataset_revision"].startswith("sha256:")
-    assert s["hf_subset"] == "deu-eng" and s["languages"] == ["deu", "eng"] and s["num_queries"] == 30
+    assert s["hf_subset"] == "deu-eng" and s["languages"] == ["deu-Latn", "eng-Latn"] and s["num_queries"] == 30
     assert 0 <= s["mrr_at_10"] <= 1 and s["main_score"] == s["mrr_at_10"]
     assert len(r["per_query"]["RR@10"]) == 30 and "torch" in r["library_versions"]
     assert {"encode_queries_s", "encode_corpus_s", "search_s", "total_s"} <= set(r["timings"])
