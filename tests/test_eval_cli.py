@@ -209,7 +209,8 @@ def test_mmarco_evalset_from_fixtures(tmp_path, work):
     assert set(ds.load("mlir-deu").doc_lang.values()) <= {"en", "de", "it"}
     rc = main(["evaluate", "--model", str(work["ce"]), "--tasks", "mmarco", "--mmarco", str(out),
                "--output", str(tmp_path / "res"), "--no-plot"])
-    assert rc == 0 and len(list((tmp_path / "res").rglob("*.json"))) == 4
+    assert rc == 0 and len(list((tmp_path / "res").rglob("mmarco/*.json"))) == 4  # one per subset
+    assert len(list((tmp_path / "res").rglob("CsirMMarcoRetrieval.json"))) == 1  # + the MTEB task file
 
 
 @pytest.mark.parametrize("model_key", ["bi", "ce"])
