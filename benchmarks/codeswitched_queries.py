@@ -46,6 +46,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--eval-queries", type=int, default=200)
     p.add_argument("--eval-docs", type=int, default=1000)
+    p.add_argument("--skip-training", action="store_true", help="base models only (the cost of CS queries)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "codeswitched_queries"))
     args = p.parse_args(argv)
 
@@ -81,7 +82,9 @@ def main(argv=None) -> int:
     timings: dict = {}
     for label, base in bases.items():
         models = {"base (no fine-tuning)": base}
-        for setup, variant in (("English-trained", "zero-shot"), ("code-switched-trained", cs_variant)):
+        trained = () if args.skip_training else (("English-trained", "zero-shot"),
+                                                 ("code-switched-trained", cs_variant))
+        for setup, variant in trained:
             out = work / "models" / f"{label}-{variant}"
             if not (out / "README.md").exists():
                 t = time.time()
