@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from csir.argparser import CsirArgumentParser  # noqa: E402
+
 
 def csir(*argv) -> None:
     from csir.cli import main
@@ -33,7 +35,7 @@ def csir(*argv) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CsirArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", default="/tmp/csq-work")
     p.add_argument("--me5", help="folder written by `csir model me5-small` (skip me5 when absent)")
     p.add_argument("--ddtp-dir", help="Translation-<lang> folder (default: fetched into the raw cache)")
