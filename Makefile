@@ -12,7 +12,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[dev,models]"
+	$(BIN)/pip install -q -e ".[dev,models,mteb]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,9 +1,12 @@
 """Training throughput: our Accelerate loop vs sentence-transformers' CrossEncoderTrainer, side by side.
 
 Same base model, same training pairs, batch size, max length, steps, lr schedule and seed. Our loop pre-tokenizes
-once and batches similar lengths together (padding each batch to its own longest pair); the ST trainer tokenizes
-every batch and draws batches at random. Prints pairs/s for both, the ratio, the training-loss curves (mean per
-window of steps) and the BCE of both final models on the same held-out pairs.
+once and batches similar lengths together (padding each batch to its own longest pair). The ST trainer runs twice:
+with its default sampler (random batches) and with the same length grouping as ours (our
+`LengthGroupedBatchSampler` on the same token lengths, passed as ST's `batch_sampler` callable), so the two ratios
+separate what length grouping buys from what the rest of our loop buys. Prints pairs/s for all three, both ratios
+side by side, the training-loss curves (mean per window of steps) and the BCE of the final models on the same
+held-out pairs.
 
     python benchmarks/train_speed.py                    # DDTP pairs from /tmp/ddtp, all-MiniLM-L6-v2 body, CPU
     python benchmarks/train_speed.py --steps 60 --batch-size 32 --max-length 256 --threads 1
@@ -86,7 +89,21 @@ def run_ours(args, base: str, data: Path, work: Path, eval_rows) -> dict:
             "losses": [e["loss"] for e in result.log_history], "heldout_bce": heldout_bce(model, eval_rows)}
 
 
-def run_st(args, base: str, data: Path, work: Path, eval_rows) -> dict:
+def length_grouped_sampler(ds, tokenizer, args):
+    """ST `batch_sampler` callable: our LengthGroupedBatchSampler over the pairs' token lengths (as our loop)."""
+    from training.data import LengthGroupedBatchSampler
+
+    enc = tokenizer(list(ds["query"]), list(ds["passage"]), truncation=True, max_length=args.max_length)
+    lengths = [len(ids) for ids in enc["input_ids"]]
+
+    def make(dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
+        assert len(dataset) == len(lengths)
+        return LengthGroupedBatchSampler(lengths, batch_size, seed=args.seed, group=True, drop_last=drop_last)
+
+    return make
+
+
+def run_st(args, base: str, data: Path, work: Path, eval_rows, grouped: bool = False) -> dict:
     from datasets import load_dataset
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
@@ -95,11 +112,12 @@ def run_st(args, base: str, data: Path, work: Path, eval_rows) -> dict:
     ds = load_dataset("json", data_files=str(data), split="train").select_columns(["query", "passage", "label"])
     set_seed(args.seed)
     model = CrossEncoder(base, num_labels=1, max_length=args.max_length)
+    extra = {"batch_sampler": length_grouped_sampler(ds, model.tokenizer, args)} if grouped else {}
     targs = CrossEncoderTrainingArguments(
-        output_dir=str(work / "st"), per_device_train_batch_size=args.batch_size, max_steps=args.steps,
-        learning_rate=args.lr, warmup_steps=args.warmup, weight_decay=0.01, max_grad_norm=1.0, seed=args.seed,
-        logging_steps=1, save_strategy="no", report_to="none", dataloader_drop_last=True, disable_tqdm=True,
-        use_cpu=args.cpu)
+        output_dir=str(work / ("st-grouped" if grouped else "st")), per_device_train_batch_size=args.batch_size,
+        max_steps=args.steps, learning_rate=args.lr, warmup_steps=args.warmup, weight_decay=0.01, max_grad_norm=1.0,
+        seed=args.seed, logging_steps=1, save_strategy="no", report_to="none", dataloader_drop_last=True,
+        disable_tqdm=True, use_cpu=args.cpu, **extra)
     trainer = CrossEncoderTrainer(model=model, args=targs, train_dataset=ds, loss=BinaryCrossEntropyLoss(model))
     t0 = time.perf_counter()
     trainer.train()
@@ -153,27 +171,41 @@ def main(argv=None) -> int:
             base = args.model
         device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
         st = run_st(args, base, data, work, eval_rows)
+        st_grouped = run_st(args, base, data, work, eval_rows, grouped=True)
         ours = run_ours(args, base, data, work, eval_rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     print(f"\ntrain_speed: model={args.model} device={device} threads={torch.get_num_threads()} "
           f"steps={args.steps} batch={args.batch_size} max_length={args.max_length} train_pairs={n_rows}")
-    print(f"{'':28}{'ours (accelerate loop)':>24}{'ST CrossEncoderTrainer':>24}")
-    print(f"{'pairs/s (training loop)':28}{ours['pairs_per_s']:>24.1f}{st['pairs_per_s']:>24.1f}")
-    print(f"{'pairs/s (incl. setup)':28}{ours['pairs_per_s_incl_setup']:>24.1f}{'':>24}")
+    cols = ("ours (accelerate loop)", "ST default sampler", "ST + length grouping")
+    print(f"{'':28}" + "".join(f"{c:>24}" for c in cols))
+    print(f"{'pairs/s (training loop)':28}{ours['pairs_per_s']:>24.1f}{st['pairs_per_s']:>24.1f}"
+          f"{st_grouped['pairs_per_s']:>24.1f}")
+    print(f"{'pairs/s (incl. setup)':28}{ours['pairs_per_s_incl_setup']:>24.1f}")
     ratio = ours["pairs_per_s"] / st["pairs_per_s"]
-    print(f"speed ratio ours/ST: {ratio:.2f}x "
-          f"(incl. our data loading, tokenization, model init and save: {ours['pairs_per_s_incl_setup'] / st['pairs_per_s']:.2f}x)")
+    ratio_grouped = ours["pairs_per_s"] / st_grouped["pairs_per_s"]
+    print(f"speed ratio ours / ST default sampler: {ratio:.2f}x   "
+          f"ours / ST with the same length grouping: {ratio_grouped:.2f}x   "
+          f"(ST grouped / ST default: {st_grouped['pairs_per_s'] / st['pairs_per_s']:.2f}x)")
+    print(f"incl. our data loading, tokenization, model init and save: "
+          f"{ours['pairs_per_s_incl_setup'] / st['pairs_per_s']:.2f}x / "
+          f"{ours['pairs_per_s_incl_setup'] / st_grouped['pairs_per_s']:.2f}x")
     print(f"\nmean training loss per {args.window} steps:")
-    ow, sw = windows(ours["losses"], args.window), windows(st["losses"], args.window)
-    for i, (a, b) in enumerate(zip(ow, sw)):
-        print(f"  steps {i * args.window + 1:>4}-{min((i + 1) * args.window, args.steps):<4}  ours {a:.4f}   ST {b:.4f}")
+    ow, sw, gw = (windows(r["losses"], args.window) for r in (ours, st, st_grouped))
+    for i, (a, b, c) in enumerate(zip(ow, sw, gw)):
+        print(f"  steps {i * args.window + 1:>4}-{min((i + 1) * args.window, args.steps):<4}  ours {a:.4f}   "
+              f"ST {b:.4f}   ST grouped {c:.4f}")
     if ours["heldout_bce"] is not None:
-        print(f"held-out BCE ({len(eval_rows)} pairs): ours {ours['heldout_bce']:.4f}   ST {st['heldout_bce']:.4f}")
+        print(f"held-out BCE ({len(eval_rows)} pairs): ours {ours['heldout_bce']:.4f}   ST {st['heldout_bce']:.4f}   "
+              f"ST grouped {st_grouped['heldout_bce']:.4f}")
+    import os
+
+    print(f"machine load (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}, cpus {os.cpu_count()}")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "device": device, "ours": ours, "st": st,
-                                               "ratio": ratio}, indent=2))
+                                               "st_grouped": st_grouped, "ratio": ratio,
+                                               "ratio_vs_grouped": ratio_grouped}, indent=2))
     return 0
 
 

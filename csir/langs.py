@@ -36,3 +36,20 @@ def check_lang(code: str, field: str = "language") -> str:
 
 def to_iso3(code: str) -> str:
     return ISO_639_1_TO_3[check_lang(code).split("_")[0]]
+
+
+# ISO 15924 script of each language's usual written form (MTEB names languages as `deu-Latn`); Latin otherwise.
+_SCRIPTS = {
+    "Arab": "ara fas urd pus snd uig", "Cyrl": "rus ukr bul bel mkd srp kaz kir tgk tat mon", "Hans": "zho",
+    "Jpan": "jpn", "Hang": "kor", "Deva": "hin mar nep san", "Beng": "ben asm", "Grek": "ell", "Hebr": "heb yid",
+    "Thai": "tha", "Armn": "hye", "Geor": "kat", "Ethi": "amh", "Taml": "tam", "Telu": "tel", "Knda": "kan",
+    "Mlym": "mal", "Gujr": "guj", "Guru": "pan", "Orya": "ori", "Sinh": "sin", "Khmr": "khm", "Laoo": "lao",
+    "Mymr": "mya", "Tibt": "bod",
+}
+ISO_639_3_SCRIPT = {lang: script for script, langs in _SCRIPTS.items() for lang in langs.split()}
+
+
+def to_mteb_lang(code: str) -> str:
+    """`de` / `deu` -> `deu-Latn`, `ru` -> `rus-Cyrl`, `zh` -> `zho-Hans`: MTEB's ISO 639-3 + ISO 15924 form."""
+    iso3 = to_iso3(code)
+    return f"{iso3}-{ISO_639_3_SCRIPT.get(iso3, 'Latn')}"

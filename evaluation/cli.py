@@ -33,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--ddtp", help="the DDTP evaluation set (folder or Hub id; default codeswitch-ir/ddtp-retrieval)")
     p.add_argument("--mmarco", help="the mMARCO evaluation set (folder or Hub id)")
     p.add_argument("--dataset", help="any retrieval dataset in MTEB's layout (folder or Hub id)")
+    p.add_argument("--mteb-task", help="MTEB retrieval tasks by name, e.g. SciFact,XPQARetrieval (data path, "
+                                       "revision, split and subsets from the task's metadata; needs the mteb extra; "
+                                       "offline: HF_ENDPOINT pointing at `csir hub serve`)")
     p.add_argument("--dataset-revision", help="dataset revision (tag/branch/commit) for --dataset and --tasks sets")
     p.add_argument("--subsets", help="subsets of --dataset, e.g. fra-eng,deu-eng; a language subset may be named "
                                      "in either ISO form (deu finds de, i2t-deu finds i2t-de)")
@@ -94,7 +97,8 @@ def eval_config(args) -> "EvalConfig":
                 raise CsirError(f"{path}: field '{k}' is not an evaluation setting{did_you_mean(k, names)}")
     cli = {
         "model": args.model, "revision": args.revision, "model_name": args.model_name, "tasks": _csv(args.tasks),
-        "dataset": args.dataset, "dataset_revision": args.dataset_revision, "subsets": _csv(args.subsets),
+        "dataset": args.dataset, "dataset_revision": args.dataset_revision,
+        "mteb_tasks": _csv(args.mteb_task), "subsets": _csv(args.subsets),
         "pairs": _csv(args.pairs), "setups": _csv(args.setup), "split": args.split, "first_stage": args.first_stage,
         "top_k": args.top_k, "metrics": _csv(args.metrics), "main_metric": args.main_metric, "baseline": args.baseline,
         "output": args.output, "overwrite_strategy": args.overwrite_strategy, "batch_size": args.batch_size,

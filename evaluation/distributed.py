@@ -41,10 +41,8 @@ class Dist:
         items = list(items)
         if self.num_processes == 1:
             return items
-        n, r = len(items), self.rank
-        per, extra = divmod(n, self.num_processes)
-        start = r * per + min(r, extra)
-        return items[start:start + per + (1 if r < extra else 0)]
+        with self.state.split_between_processes(items) as mine:  # accelerate's contiguous split, first ranks +1
+            return list(mine)
 
     def gather(self, items: list) -> list:
         """Concatenate every process's list, in rank order, on every process."""

@@ -40,6 +40,7 @@ class EvalConfig:
     task_sources: dict[str, str] = field(default_factory=dict)   # task -> folder or Hub id
     dataset: str | None = None                # any MTEB-layout dataset
     dataset_revision: str | None = None
+    mteb_tasks: list[str] = field(default_factory=list)   # MTEB retrieval tasks by name (data from their metadata)
     subsets: list[str] = field(default_factory=list)
     pairs: list[str] = field(default_factory=list)
     setups: list[str] = field(default_factory=lambda: list(SETUPS))
@@ -71,6 +72,8 @@ class Job:
     subset: str
     pair: Pair | None
     path: Path
+    split: str | None = None                  # the task's own evaluation split (MTEB metadata), else --split
+    languages: list[str] | None = None        # the subset's languages from MTEB metadata (`eng-Latn`)
 
 
 def model_slug(name: str) -> str:
@@ -101,8 +104,8 @@ def _check(cfg: EvalConfig):
     if unknown:
         raise CsirError(f"--tasks: unknown task '{unknown[0]}' (known: {', '.join(TASKS)}; any other MTEB-layout "
                         "dataset: --dataset PATH_OR_REPO --subsets ...)")
-    if not cfg.tasks and not cfg.dataset:
-        raise CsirError("--tasks or --dataset is required")
+    if not cfg.tasks and not cfg.dataset and not cfg.mteb_tasks:
+        raise CsirError("--tasks, --dataset or --mteb-task is required")
     if cfg.top_k < 1:
         raise CsirError("--top-k: must be >= 1")
     validate_measures(cfg.metrics)
@@ -120,11 +123,25 @@ def plan(cfg: EvalConfig, model_dir: Path) -> list[Job]:
     if cfg.dataset:
         name = Path(cfg.dataset).name if Path(cfg.dataset).exists() else cfg.dataset.split("/")[-1]
         sources.append((name, cfg.dataset, cfg.dataset_revision))
+    mteb_split, mteb_subsets, mteb_langs = {}, {}, {}
+    for name in cfg.mteb_tasks:
+        from evaluation.mteb_tasks import mteb_task_source
+
+        info = mteb_task_source(name, cfg.task_sources)
+        # the metadata pins the revision; --dataset-revision overrides it (recorded in the results as requested)
+        sources.append((name, info["source"], cfg.dataset_revision or info["revision"]))
+        mteb_split[name], mteb_subsets[name], mteb_langs[name] = info["split"], info["subsets"], info["languages"]
     jobs: list[Job] = []
     for task, src, rev in sources:
         ds = open_dataset(src, rev)
         available = ds.subsets
-        if task in TASKS or not cfg.subsets:
+        if mteb_subsets.get(task) and not cfg.subsets:
+            missing = [s for s in mteb_subsets[task] if s not in available]
+            if missing:
+                raise CsirError(f"--mteb-task {task}: subset '{missing[0]}' of its metadata is not in {src} "
+                                f"(have: {', '.join(available)})")
+            subsets = list(mteb_subsets[task])
+        elif task in TASKS or not cfg.subsets:
             if wanted_pairs:
                 subsets = []
                 for p in wanted_pairs:
@@ -146,7 +163,8 @@ def plan(cfg: EvalConfig, model_dir: Path) -> list[Job]:
         if not subsets:
             raise CsirError(f"{src}: no subset left for setups {', '.join(cfg.setups)}")
         for s in subsets:
-            jobs.append(Job(task, ds, s, pair_from_subset(s), model_dir / task / f"{s}.json"))
+            jobs.append(Job(task, ds, s, pair_from_subset(s), model_dir / task / f"{s}.json",
+                            cfg.split or mteb_split.get(task), mteb_langs.get(task, {}).get(s)))
     return jobs
 
 
@@ -174,21 +192,30 @@ def _result(job: Job, sub: RetrievalSubset, model: LoadedModel, cfg: EvalConfig,
                                f"({manifest.get('parameters', {}).get('first_stage', 'as recorded')})",
                  "dense": "faiss IndexFlatIP (exact inner product) over L2-normalised embeddings, full collection",
                  "exhaustive": "every (query, passage) pair scored"}[stage]
-    langs = []
-    if job.pair:
-        from csir.langs import to_iso3
+    from csir.langs import to_mteb_lang
+    from evaluation.mteb_results import subset_languages
+    from model_cards.provenance import dataset_reference, model_reference
 
-        langs = [to_iso3(job.pair.query_lang)] + ([to_iso3(job.pair.passage_lang)] if job.pair.passage_lang != "mlir"
-                                                   else sorted({to_iso3(v) for v in (sub.doc_lang or {}).values()}))
+    if job.languages:
+        langs = list(job.languages)
+    elif job.pair:
+        langs = [to_mteb_lang(job.pair.query_lang)] + (
+            [to_mteb_lang(job.pair.passage_lang)] if job.pair.passage_lang != "mlir"
+            else sorted({to_mteb_lang(v) for v in (sub.doc_lang or {}).values()}))
+    else:
+        langs = subset_languages(job.subset)
     scores = {mteb_name(m): v for m, v in res.aggregate.items()}
+    # published files name sources by Hub id (or folder name), never by this machine's paths
+    ds_ref = dataset_reference(job.dataset.source, job.dataset.revision, job.dataset.resolved_revision)
+    model_ref = model_reference(model.spec.name, model.spec.revision)
     return {
         "task_name": job.task,
-        "dataset": {"source": job.dataset.source, "revision": job.dataset.revision},
+        "dataset": {"source": ds_ref.id, "revision": job.dataset.revision, "published": ds_ref.is_hub},
         "dataset_revision": job.dataset.resolved_revision,
         "subset": job.subset,
         "pair": job.pair.name if job.pair else None,
         "setup": job.pair.setup if job.pair else None,
-        "model": {"name": cfg.model_name or model.spec.name, "source": model.spec.name, "revision": model.spec.revision,
+        "model": {"name": cfg.model_name or model_ref.id, "source": model_ref.id, "revision": model.spec.revision,
                   "resolved_revision": model.resolved_revision, "kind": model.kind, "prompts": model.prompts},
         "first_stage": {"name": stage, "description": stage_doc, "top_k": cfg.top_k},
         "settings": _settings_key(cfg, stage),
@@ -237,7 +264,7 @@ def run_evaluation(cfg: EvalConfig) -> dict:
             key = id(job.dataset)
             if key not in evaluators:
                 evaluators[key] = RetrievalEvaluator(
-                    job.dataset, [j.subset for j in todo if j.dataset is job.dataset], split=cfg.split,
+                    job.dataset, [j.subset for j in todo if j.dataset is job.dataset], split=job.split,
                     metrics=cfg.metrics, primary_metric=cfg.main_metric, first_stage=cfg.first_stage,
                     top_k=cfg.top_k, max_queries=cfg.max_queries, seed=cfg.seed, batch_size=cfg.batch_size,
                     cache_dir=cfg.cache_dir, name=job.task, dist=dist, keep_subsets=False)
@@ -254,6 +281,10 @@ def run_evaluation(cfg: EvalConfig) -> dict:
         if scorer.cache.encoded or scorer.cache.hits:  # cross-encoders embed nothing
             log.info("encode cache: %d texts encoded, %d reused", scorer.cache.encoded, scorer.cache.hits)
     results = [json.loads(j.path.read_text(encoding="utf-8")) for j in jobs] if dist.is_main else []
+    if results:
+        from evaluation.mteb_results import write_mteb_results
+
+        write_mteb_results(results, model_dir)
     for ds in {id(j.dataset): j.dataset for j in jobs}.values():
         ds.close()
     return {"results": results, "computed": computed, "skipped": len(jobs) - len(todo), "model_dir": model_dir,

@@ -91,7 +91,7 @@ def test_bi_encoder_end_to_end_and_only_missing(work, monkeypatch):
     s = r["scores"]["test"][0]
     assert r["model"]["kind"] == "bi-encoder" and r["model"]["prompts"] == {"query": "query: ", "document": "passage: "}
     assert r["first_stage"]["name"] == "dense" and r["dataset_revision"].startswith("sha256:")
-    assert s["hf_subset"] == "deu-eng" and s["languages"] == ["deu", "eng"] and s["num_queries"] == 30
+    assert s["hf_subset"] == "deu-eng" and s["languages"] == ["deu-Latn", "eng-Latn"] and s["num_queries"] == 30
     assert 0 <= s["mrr_at_10"] <= 1 and s["main_score"] == s["mrr_at_10"]
     assert len(r["per_query"]["RR@10"]) == 30 and "torch" in r["library_versions"]
     assert {"encode_queries_s", "encode_corpus_s", "search_s", "total_s"} <= set(r["timings"])
@@ -231,7 +231,8 @@ def test_mmarco_evalset_from_fixtures(tmp_path, work):
     assert set(ds.load("mlir-deu").doc_lang.values()) <= {"en", "de", "it"}
     rc = main(["evaluate", "--model", str(work["ce"]), "--tasks", "mmarco", "--mmarco", str(out),
                "--output", str(tmp_path / "res"), "--no-plot"])
-    assert rc == 0 and len(list((tmp_path / "res").rglob("*.json"))) == 4
+    assert rc == 0 and len(list((tmp_path / "res").rglob("mmarco/*.json"))) == 4  # one per subset
+    assert len(list((tmp_path / "res").rglob("CsirMMarcoRetrieval.json"))) == 1  # + the MTEB task file
 
 
 @pytest.mark.parametrize("model_key", ["bi", "ce"])

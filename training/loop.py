@@ -367,6 +367,7 @@ def _write_final(objective, model, cfg: TrainConfig, output_dir: Path, sources, 
     """Final model + README card + training config + log (+ dev curve plot), written atomically."""
     from builders.repo_writer import library_versions
     from model_cards.model_card import render_model_card
+    from model_cards.provenance import publishable_config  # Hub ids, not this machine's paths
 
     cs = dataclasses.asdict(cfg.codeswitch) if cfg.codeswitch else None
     info = {
@@ -392,7 +393,7 @@ def _write_final(objective, model, cfg: TrainConfig, output_dir: Path, sources, 
             info["dev_curve"] = dev.card_section(state.dev_curve, tmp)
             info["eval_results"] = info["eval_results"] + dev.eval_results(state.dev_curve[-1], cfg.objective)
         (tmp / "README.md").write_text(render_model_card(info), encoding="utf-8")
-        (tmp / "training_config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+        (tmp / "training_config.yaml").write_text(yaml.safe_dump(publishable_config(to_dict(cfg)), sort_keys=False), encoding="utf-8")
         trainer_state = {"global_step": state.step, "hyperparameters": hparams, "log_history": state.log_history}
         if state.dev_curve:
             trainer_state["dev_curve"] = state.dev_curve

@@ -56,6 +56,18 @@ def register(sub) -> None:
     f.add_argument("--caption-langs", default="en", help="languages of the training captions (captions-<lang3> configs beyond en: translate-train)")
     f.set_defaults(func=cmd_evalset_flags)
 
+    c = esub.add_parser("codeswitch-queries", help="code-switched query subsets derived from any MTEB-layout set")
+    c.add_argument("--input", required=True, help="retrieval set (folder, git clone or Hub id) in MTEB's layout")
+    c.add_argument("--input-revision", help="tag/branch/commit of --input")
+    c.add_argument("--lexicon", action="append", default=[], metavar="LANG=PATH_OR_REPO",
+                   help="en->LANG lexicon (repeatable; csir lexicon output folder, Hub repo or TSV)")
+    c.add_argument("--langs", required=True, help="target languages, e.g. de,fr")
+    c.add_argument("--p", default="0.25,0.5,1.0", help="switch probabilities (grid), e.g. 0.25,0.5,1.0")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--subsets", help="source subsets (default: every subset with English queries)")
+    c.add_argument("--output", required=True)
+    c.set_defaults(func=cmd_evalset_codeswitch_queries)
+
 
 def cmd_evalset_ddtp(args) -> int:
     from builders.evalsets.tasks import filter_setups, parse_pair
@@ -103,5 +115,22 @@ def cmd_evalset_flags(args) -> int:
 
     cfg = FlagSetConfig(langs=_csv(args.langs), directions=_csv(args.directions), caption_langs=_csv(args.caption_langs))
     out = build_flags_evalset(args.npm_dir, args.output, cfg)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_evalset_codeswitch_queries(args) -> int:
+    from builders.codeswitch_cli import _parse_lexicon_args
+    from builders.evalsets.codeswitched_queries import CodeSwitchedQueriesConfig, build_codeswitched_queries
+    from csir.errors import CsirError
+
+    try:
+        grid = [float(x) for x in _csv(args.p)]
+    except ValueError:
+        raise CsirError(f"--p: expected numbers like 0.25,0.5,1.0, got '{args.p}'") from None
+    lexicons = {lang: specs[0] if len(specs) == 1 else specs
+                for lang, specs in _parse_lexicon_args(args.lexicon).items()}
+    cfg = CodeSwitchedQueriesConfig(langs=_csv(args.langs), p_grid=grid, seed=args.seed, subsets=_csv(args.subsets))
+    out = build_codeswitched_queries(args.input, lexicons, args.output, cfg, revision=args.input_revision)
     print(f"wrote {out}")
     return 0

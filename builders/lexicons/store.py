@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Mapping
 
 import datasets
-import yaml
 
 from builders.lexicons.base import Lexicon, read_pair_file
 from builders.repo_writer import describe_input, write_dataset_repo
@@ -49,11 +48,11 @@ def write_lexicon_repo(output, lexicons: Mapping[str, Lexicon], *, inputs: list[
 
 
 def _repo_configs(folder: Path) -> list[str]:
-    text = (folder / "README.md").read_text(encoding="utf-8")
-    if not text.startswith("---"):
-        return []
-    meta = yaml.safe_load(text.split("---", 2)[1]) or {}
-    return [c["config_name"] for c in meta.get("configs", [])]
+    """Config names of a repo folder's card, read by `huggingface_hub.DatasetCard` (the Hub's own parser)."""
+    from huggingface_hub import DatasetCard
+
+    meta = DatasetCard.load(folder / "README.md").data.to_dict()
+    return [c["config_name"] for c in meta.get("configs") or [] if isinstance(c, dict) and "config_name" in c]
 
 
 def _pick_config(names: list[str], src: str, tgt: str, where_: str) -> str:

@@ -333,14 +333,12 @@ def _hub_layout_configs(folder: Path) -> list[str]:
     readme = folder / "README.md"
     if not readme.is_file():
         return []
-    text = readme.read_text(encoding="utf-8")
-    if not text.startswith("---"):
-        return []
     import yaml
+    from huggingface_hub import DatasetCard
 
     try:
-        meta = yaml.safe_load(text.split("---", 2)[1]) or {}
-    except yaml.YAMLError as e:
+        meta = DatasetCard.load(readme).data.to_dict()  # the Hub's own card parser
+    except (yaml.YAMLError, ValueError) as e:
         raise CsirError(f"{readme}: YAML header does not parse ({e})") from None
     return [c.get("config_name") for c in meta.get("configs") or [] if isinstance(c, dict)]
 

@@ -26,21 +26,23 @@ LOAD_SECTIONS = (HOW_TO_LOAD, "## Usage")  # dataset cards / model cards (model_
 
 
 def split_front_matter(text: str, path="README.md") -> tuple[dict, str]:
-    """(metadata, body) of a card; the Hub needs the YAML block first in the file."""
+    """(metadata, body) of a card, parsed by `huggingface_hub.RepoCard` (the Hub's own reader); the Hub needs the
+    YAML block first in the file, so a card without one, or with an unterminated one, is an error here."""
+    from huggingface_hub import RepoCard
+    from huggingface_hub.repocard import REGEX_YAML_BLOCK
+
     if not text.startswith("---\n"):
         raise CsirError(f"{where(path, 1)}: card has no YAML front matter (must start with '---')")
-    end = text.find("\n---", 4)
-    if end < 0:
+    if not REGEX_YAML_BLOCK.search(text):
         raise CsirError(f"{where(path, 1)}: unterminated YAML front matter")
     try:
-        meta = yaml.safe_load(text[4:end]) or {}
+        card = RepoCard(text)
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", 0) + 2
         raise CsirError(f"{where(path, line)}: invalid YAML front matter: {exc}") from exc
-    if not isinstance(meta, dict):
-        raise CsirError(f"{where(path, 2)}: YAML front matter must be a mapping")
-    nl = text.find("\n", end + 4)
-    return meta, text[nl + 1:] if nl >= 0 else ""
+    except ValueError:  # RepoCard: "repo card metadata block should be a dict"
+        raise CsirError(f"{where(path, 2)}: YAML front matter must be a mapping") from None
+    return card.data.to_dict(), card.text
 
 
 def _patterns(data_files) -> list[str]:
