@@ -12,7 +12,6 @@ usage: python benchmarks/serve_speed.py [--size-mb 1024] [--clients 8] [--workdi
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -158,7 +157,9 @@ def check_and_remove(paths: list[str], size: int, sha: str) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from csir.argparser import CsirArgumentParser
+
+    ap = CsirArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=int, default=1024, help="file size in MiB (default 1024 = 1 GiB)")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--workdir", help="scratch folder (default a temp dir, removed at the end)")

@@ -14,9 +14,10 @@ source is named by what a reader can fetch:
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from csir.hub.resolve import git, is_hub_id
 
 # Local copies of Hub models we know how to recognise: (Hub id, how the local copy was made).
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -42,12 +43,6 @@ class Reference:
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-def looks_like_hub_id(name: str | None) -> bool:
-    """`ORG/NAME` that is not an existing path (the same test the loaders use)."""
-    return (bool(name) and name.count("/") == 1 and not name.startswith((".", "/", "~"))
-            and not Path(name).exists())
 
 
 def _package_dir(package: str) -> Path | None:
@@ -76,21 +71,13 @@ def known_hub_model(path: str) -> Reference | None:
 
 def model_reference(name: str, revision: str | None = None) -> Reference:
     """A base model as the card names it: Hub id as given, a known local copy by its Hub id, else the folder name."""
-    if looks_like_hub_id(name):
+    if is_hub_id(name):
         return Reference(name, True, revision=revision)
     known = known_hub_model(name)
     if known is not None:
         return known
     return Reference(Path(name).name or str(name), False, revision=revision,
                      note="a local model folder (not published on the Hub)")
-
-
-def _git(folder: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=True)
-    except (subprocess.CalledProcessError, FileNotFoundError, NotADirectoryError):
-        return None
-    return out.stdout.strip() or None
 
 
 def repo_id_from_url(url: str, repo_type: str = "datasets") -> str | None:
@@ -110,16 +97,16 @@ def repo_id_from_url(url: str, repo_type: str = "datasets") -> str | None:
 
 def dataset_reference(path: str, revision: str | None = None, commit: str | None = None) -> Reference:
     """A dataset source as cards and results name it (see the module docstring)."""
-    if looks_like_hub_id(path):
+    if is_hub_id(path):
         return Reference(path, True, revision=revision, commit=commit)
     p = Path(path)
     folder = p if p.is_dir() else p.parent
-    top = _git(folder, "rev-parse", "--show-toplevel")
+    top = git(folder, "rev-parse", "--show-toplevel")
     if top is not None and Path(top).resolve() == folder.resolve():
-        url = _git(folder, "remote", "get-url", "origin")
+        url = git(folder, "remote", "get-url", "origin")
         repo_id = repo_id_from_url(url) if url else None
         if repo_id:
-            commit = commit or _git(folder, "rev-parse", f"{revision or 'HEAD'}^{{commit}}")
+            commit = commit or git(folder, "rev-parse", f"{revision or 'HEAD'}^{{commit}}")
             return Reference(repo_id, True, revision=revision, commit=commit,
                              note="read from a git clone of the published repository")
     return Reference(p.name, False, revision=revision, commit=commit,

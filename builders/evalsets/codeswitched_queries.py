@@ -203,13 +203,10 @@ def _open(source: str, revision: str | None) -> _SourceSet:
             raise CsirError(f"--input-revision: '{revision}' is not a revision of {source}")
         folder = path
     else:
-        from huggingface_hub import snapshot_download
+        from csir.hub.resolve import resolve  # the one resolver: fail-fast offline, one-line errors
 
-        try:
-            folder = Path(snapshot_download(source, repo_type="dataset", revision=revision))
-        except Exception as exc:  # not found, offline, bad revision: one line naming the source
-            raise CsirError(f"--input: cannot read dataset {source!r}: {type(exc).__name__}") from None
-        resolved = folder.name
+        r = resolve(source, revision, "dataset", flag="--input", rev_flag="--input-revision", hash_folder=False)
+        folder, resolved = r.path, r.commit
     readme = folder / "README.md"
     configs = [c["config_name"] for c in (DatasetCard.load(readme).data.to_dict().get("configs") or [])
                if "config_name" in c] if readme.exists() else []

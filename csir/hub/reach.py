@@ -12,12 +12,9 @@ import socket
 from urllib.parse import urlsplit
 
 from csir.errors import CsirError
+from csir.hub.resolve import hub_endpoint
 
 PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
-
-
-def hub_endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
 
 def require_reachable(endpoint: str | None = None, timeout: float = 10.0) -> None:

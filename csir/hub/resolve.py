@@ -105,7 +105,7 @@ def git(folder: Path, *args) -> str | None:
     """`git -C folder ARGS` stdout, or None when git fails (not a repo, unknown ref, no git)."""
     try:
         out = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=True)
-    except (subprocess.CalledProcessError, FileNotFoundError):
+    except (subprocess.CalledProcessError, FileNotFoundError, NotADirectoryError):
         return None
     return out.stdout.strip()
 
