@@ -29,7 +29,7 @@ def poolerless(tmp_path_factory):
     unlike a default random one, their first-token vector depends on the input: a head has something to learn."""
     import json
 
-    from training.tiny_model import build_vocab
+    from csir.models.tiny import build_vocab
     from transformers import BertConfig, BertModel, BertTokenizer
 
     root = tmp_path_factory.mktemp("bases")

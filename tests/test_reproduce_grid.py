@@ -161,7 +161,7 @@ def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, monkeypatch):
                       "setups": ["zero-shot", "bl-cs-p0.5-de-en"], "seeds": [1],
                       "train": {"max_steps": 3, "batch_size": 10, "learning_rate": 1e-3, "head_learning_rate": 1e-2,
                                 "warmup_ratio": 0.1, "max_length": 64, "ce_pooler_init": "auto",
-                                "ce_loss": "listwise", "logging_steps": 1}}]}
+                                "ce_loss": "listwise", "logging_steps": 1, "eval_steps": 2}}]}
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg))
     argv = ["--config", str(cfg_file), "--ddtp-dir", str(fixtures / "ddtp"), "--dict-dir", str(tmp_path / "dicts")]
@@ -171,6 +171,8 @@ def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, monkeypatch):
     rec = json.loads(runs[1].read_text())
     assert rec["steps"] == 3 and rec["train_rows"] == 60 * 5 and rec["seed"] == 1 and len(rec["code_commit"]) == 40
     assert len(rec["loss_curve"]) == 3 and set(rec["results"]) == {"bm25-en", "bm25-pair"}
+    assert [step for step, _ in rec["dev_curve"]] == [2, 3]  # the loop's dev-set curve, on training-side packages
+    assert all(0.0 <= v <= 1.0 for _, v in rec["dev_curve"])
     assert set(rec["results"]["bm25-pair"]) == {"de-en", "en-en"}
     assert len(rec["results"]["bm25-en"]["de-en"]["per_query"]) == 25
     assert rec["results"]["bm25-en"]["de-en"]["rerank_pairs"] == 25 * 5
@@ -179,6 +181,7 @@ def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, monkeypatch):
     assert fs["bm25-pair"]["de-en"]["measures"]["R@20"] < fs["bm25-en"]["de-en"]["measures"]["R@20"]
     text = (tmp_path / "report.md").read_text()
     assert "first stage alone (bm25-en)" in text and "`tiny-ce`: complete (2 runs)" in text
+    assert "recorded for 2 of 2 runs" in text
     before = {p: p.read_bytes() for p in runs}
     drv.main(argv)  # everything committed: nothing retrains, nothing is rewritten
     assert {p: p.read_bytes() for p in runs} == before
