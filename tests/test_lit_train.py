@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 from safetensors.torch import load_file
-from training.tiny_model import build_tiny_bert
 
 from builders.evalsets.emoji import EmojiSetConfig, build_emoji_evalset
 from csir.cli import main as csir
+from csir.models.tiny import build_tiny_bert
 
 FIX = Path(__file__).parent / "fixtures"
 

@@ -185,9 +185,8 @@ class LitObjective(ImageTextObjective):
         return [g for g in out if g["params"]]
 
     def card_info(self, cfg, facts: dict) -> dict:
+        from csir.hub.resolve import is_hub_id as _is_hub_id
         from csir.models.image_towers import tower_revision, tower_spec
-
-        from .multimodal import _is_hub_id
 
         spec = cfg.lit
         tower = tower_spec(spec.image_tower)
