@@ -29,8 +29,9 @@ def poolerless(tmp_path_factory):
     unlike a default random one, their first-token vector depends on the input: a head has something to learn."""
     import json
 
-    from csir.models.tiny import build_vocab
     from transformers import BertConfig, BertModel, BertTokenizer
+
+    from csir.models.tiny import build_vocab
 
     root = tmp_path_factory.mktemp("bases")
     texts = [t for line in PAIRS.read_text().splitlines() for t in (json.loads(line)["query"], json.loads(line)["passage"])]
