@@ -63,6 +63,8 @@ def iter_sql_rows(path: str | os.PathLike, table: str) -> Iterator[tuple]:
                 yield from _parse_values(line, len(prefix))
             except ValueError as exc:
                 raise CsirError(f"{where(path, lineno)}: malformed INSERT statement ({exc})") from None
+            except IndexError:  # the statement ends inside a row or a quoted string (a truncated dump)
+                raise CsirError(f"{where(path, lineno)}: malformed INSERT statement (ends inside a row)") from None
 
 
 def _parse_values(s: str, i: int) -> Iterator[tuple]:
