@@ -185,28 +185,14 @@ class _SourceSet:
 
 
 def _open(source: str, revision: str | None) -> _SourceSet:
-    import subprocess
-
     from huggingface_hub import DatasetCard
 
-    path = Path(source)
-    if path.is_dir():
-        resolved = None
-        proc = subprocess.run(["git", "-C", str(path), "rev-parse", f"{revision or 'HEAD'}^{{commit}}"],
-                              capture_output=True, text=True)
-        head = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True)
-        if proc.returncode == 0:
-            resolved = proc.stdout.strip()
-            if resolved != head.stdout.strip():
-                raise CsirError(f"--input-revision: {source} has '{revision}' but another commit is checked out")
-        elif revision:
-            raise CsirError(f"--input-revision: '{revision}' is not a revision of {source}")
-        folder = path
-    else:
-        from csir.hub.resolve import resolve  # the one resolver: fail-fast offline, one-line errors
+    from csir.hub.resolve import resolve
 
-        r = resolve(source, revision, "dataset", flag="--input", rev_flag="--input-revision", hash_folder=False)
-        folder, resolved = r.path, r.commit
+    # the one resolver: local git repo (its commit; HEAD only), plain folder (no revision), or Hub id (snapshot)
+    r = resolve(source, revision, "dataset", flag="--input", rev_flag="--input-revision", other_commit="refuse",
+                hash_folder=False)
+    folder, resolved = r.path, (r.commit if r.kind != "folder" else None)
     readme = folder / "README.md"
     configs = [c["config_name"] for c in (DatasetCard.load(readme).data.to_dict().get("configs") or [])
                if "config_name" in c] if readme.exists() else []

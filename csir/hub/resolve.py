@@ -107,7 +107,7 @@ def git(folder: Path, *args) -> str | None:
         out = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, check=True)
     except (subprocess.CalledProcessError, FileNotFoundError, NotADirectoryError):
         return None
-    return out.stdout.strip()
+    return out.stdout.strip() or None
 
 
 def is_git_root(folder: Path) -> bool:
