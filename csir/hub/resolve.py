@@ -171,9 +171,13 @@ def _resolve_local(spec, revision, repo_type, rev_flag, other_commit, hash_folde
 
 def unreachable(spec: str, flag: str, why: str = "") -> CsirError:
     """The one-line error for a Hub id that cannot be looked up."""
-    reason = "HF_HUB_OFFLINE is set" if hub_offline() else (why or "no connection")
-    return CsirError(f"{flag}: '{spec}' is not a local folder, and the Hub is unreachable ({hub_endpoint()}: "
-                     f"{reason}) and has no cached copy; set HF_ENDPOINT to a mirror such as `csir hub serve`")
+    if hub_offline():
+        return CsirError(f"{flag}: '{spec}' is not a local folder, and the Hub is unreachable ({hub_endpoint()}: "
+                         "HF_HUB_OFFLINE is set) and has no cached copy; set HF_ENDPOINT to a mirror such as "
+                         "`csir hub serve`")
+    return CsirError(f"{flag}: cannot reach {hub_endpoint()}: {why or 'no connection'}; '{spec}' is not a local "
+                     "folder, and the Hub is unreachable (no cached copy; set HF_ENDPOINT to a mirror such as "
+                     "`csir hub serve`)")
 
 
 def _resolve_hub(spec, revision, repo_type, download, allow_patterns, flag, rev_flag) -> Resolved:
