@@ -85,7 +85,7 @@ def test_local_git_repo_resolves_tags_and_exports_other_commits(tmp_path):
         resolve(str(repo), "v9", "dataset", rev_flag="--dataset-revision")
 
 
-@pytest.mark.parametrize("spec", ["./nope", "/no/such/folder", "~/no-such-csir-folder", "out/lexx/de", "../x"])
+@pytest.mark.parametrize("spec", ["./nope", "/no/such/folder", "~/no-such-csir-folder", "out/lexx/de", "../no-such-csir-folder-x"])
 def test_path_like_missing_spec_is_an_error_at_once(spec):
     assert looks_like_path(spec) and not is_hub_id(spec)
     t0 = time.perf_counter()
