@@ -8,7 +8,7 @@ retrieval with the original English queries and with the same queries code-switc
 (RR@10 x100; cost = clean minus code-switched; recovery = code-switched-trained minus English-trained on the
 code-switched queries) and the raw numbers as JSON.
 
-    python benchmarks/codeswitched_queries.py --me5 /tmp/me5-small --work /tmp/csq-work
+    python benchmarks/codeswitched_queries.py --me5 out/me5-small --work out/csq-work
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def csir(*argv) -> None:
 
 def main(argv=None) -> int:
     p = CsirArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--work", default="/tmp/csq-work")
+    p.add_argument("--work", help="working folder (default: the cache, ~/.cache/codeswitch-ir/work/csq or "
+                                  "under $CSIR_DATA_DIR's parent)")
     p.add_argument("--me5", help="folder written by `csir model me5-small` (skip me5 when absent)")
     p.add_argument("--ddtp-dir", help="Translation-<lang> folder (default: fetched into the raw cache)")
     p.add_argument("--langs", default="de,fr")
@@ -57,7 +58,8 @@ def main(argv=None) -> int:
     from training.demo import minilm_path
 
     t0 = time.time()
-    work = Path(args.work)
+
+    work = Path(args.work) if args.work else default_data_dir().parent / "work" / "csq"
     langs = [x.strip() for x in args.langs.split(",") if x.strip()]
     ddtp = Path(args.ddtp_dir) if args.ddtp_dir else fetch_ddtp(default_data_dir())
     data = work / "data"

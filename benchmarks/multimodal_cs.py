@@ -399,7 +399,8 @@ def _plot(groups: dict, out_png: Path) -> None:
 
 def main(argv=None) -> int:
     ap = CsirArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--work", default=os.environ.get("CSIR_MM_WORK", "/tmp/csir-multimodal-cs"))
+    ap.add_argument("--work", default=os.environ.get("CSIR_MM_WORK"),
+                    help="working folder (default: $CSIR_MM_WORK, else ~/.cache/codeswitch-ir/work/multimodal-cs)")
     ap.add_argument("--grid", default="small", choices=sorted(GRIDS))
     ap.add_argument("--sets", help="override the grid's sets (emoji,flags)")
     ap.add_argument("--towers", help="override the grid's text towers (minilm,me5)")
@@ -421,7 +422,9 @@ def main(argv=None) -> int:
         from csir.models.image_towers import TowerFeatures
 
         torch.set_num_threads(args.threads)
-        work = Path(args.work)
+        from builders.fetch import default_data_dir
+
+        work = Path(args.work) if args.work else default_data_dir().parent / "work" / "multimodal-cs"
         paths = build_data(work)
         features = TowerFeatures("efficientnet-lite0", work / "tower-features")
         done = {p.stem for p in RUNS.glob("*.json")}

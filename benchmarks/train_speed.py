@@ -8,7 +8,7 @@ separate what length grouping buys from what the rest of our loop buys. Prints p
 side by side, the training-loss curves (mean per window of steps) and the BCE of the final models on the same
 held-out pairs.
 
-    python benchmarks/train_speed.py                    # DDTP pairs from /tmp/ddtp, all-MiniLM-L6-v2 body, CPU
+    python benchmarks/train_speed.py                    # DDTP pairs from the raw-data cache, all-MiniLM-L6-v2 body, CPU
     python benchmarks/train_speed.py --steps 60 --batch-size 32 --max-length 256 --threads 1
     python benchmarks/train_speed.py --data tests/fixtures/pairs.jsonl --model tiny-random-bert --steps 30
 """
@@ -46,9 +46,11 @@ def make_pairs(args, work: Path) -> tuple[Path, list[dict]]:
     if args.data:
         rows = [json.loads(line) for line in Path(args.data).read_text(encoding="utf-8").splitlines() if line]
     else:
+        from builders.fetch import fetch_ddtp
         from builders.sources.ddtp import ddtp_training_pairs
 
-        ds = ddtp_training_pairs(args.ddtp_dir, negatives=4, seed=0, limit=args.queries)
+        ddtp_dir = args.ddtp_dir or fetch_ddtp()
+        ds = ddtp_training_pairs(ddtp_dir, negatives=4, seed=0, limit=args.queries)
         rows = [dict(r) for r in ds]
     n_eval = min(args.eval_pairs, len(rows) // 5)
     train_rows, eval_rows = rows[:-n_eval] if n_eval else rows, rows[-n_eval:] if n_eval else []
@@ -136,7 +138,8 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="all-minilm-l6-v2",
                    help="'all-minilm-l6-v2' (packaged, offline), 'tiny-random-bert', or a model path / Hub id")
     p.add_argument("--data", help="jsonl with query/passage/label (default: DDTP pairs from --ddtp-dir)")
-    p.add_argument("--ddtp-dir", default="/tmp/ddtp")
+    p.add_argument("--ddtp-dir", help="Translation-<lang> folder (default: fetched into the raw-data cache, "
+                                      "~/.cache/codeswitch-ir/raw or $CSIR_DATA_DIR)")
     p.add_argument("--queries", type=int, default=1200, help="DDTP queries (x5 pairs)")
     p.add_argument("--eval-pairs", type=int, default=250)
     p.add_argument("--steps", type=int, default=40)
