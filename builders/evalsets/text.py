@@ -149,6 +149,18 @@ def make_subsets(query_ids: list[str], doc_ids: list[str], queries: dict[str, di
     return out
 
 
+def _langs_and_pairs(cfg: EvalsetConfig, pairs: list[Pair] | None) -> tuple[list[str], list[Pair]]:
+    """English plus `cfg.langs` (recorded back into cfg), and the pairs to build, each using only those languages."""
+    langs = list(dict.fromkeys(["en", *cfg.langs]))
+    cfg.langs = langs
+    pairs = pairs or default_pairs(langs, cfg.setups)
+    for p in pairs:
+        for lang in (p.query_lang, p.passage_lang):
+            if lang != "mlir" and lang not in langs:
+                raise CsirError(f"--pairs: {p.name} uses '{lang}', which is not in --langs {','.join(langs)}")
+    return langs, pairs
+
+
 def build_ddtp_evalset(ddtp_dir: str | os.PathLike, output: str | os.PathLike, cfg: EvalsetConfig,
                        pairs: list[Pair] | None = None, dev_exclude: set[str] | None = None) -> Path:
     """Write the DDTP evaluation set (held-out packages only) under `output`.
@@ -158,13 +170,7 @@ def build_ddtp_evalset(ddtp_dir: str | os.PathLike, output: str | os.PathLike, c
     """
     from builders.sources.ddtp import find_translation_files, is_heldout, load_ddtp
 
-    langs = list(dict.fromkeys(["en", *cfg.langs]))
-    cfg.langs = langs
-    pairs = pairs or default_pairs(langs, cfg.setups)
-    for p in pairs:
-        for lang in (p.query_lang, p.passage_lang):
-            if lang != "mlir" and lang not in langs:
-                raise CsirError(f"--pairs: {p.name} uses '{lang}', which is not in --langs {','.join(langs)}")
+    langs, pairs = _langs_and_pairs(cfg, pairs)
     if cfg.first_stage not in FIRST_STAGES:
         raise CsirError(f"--first-stage: expected one of {', '.join(FIRST_STAGES)}, got '{cfg.first_stage}'")
     tables = load_ddtp(ddtp_dir, langs)
@@ -223,13 +229,7 @@ def build_mmarco_evalset(msmarco_dir: str | os.PathLike, mmarco_source: str | os
     from builders.sources.mmarco import MMarco
     from builders.sources.msmarco import COLLECTION_FILES, find_file, load_msmarco_dev, read_id_text
 
-    langs = list(dict.fromkeys(["en", *cfg.langs]))
-    cfg.langs = langs
-    pairs = pairs or default_pairs(langs, cfg.setups)
-    for p in pairs:
-        for lang in (p.query_lang, p.passage_lang):
-            if lang != "mlir" and lang not in langs:
-                raise CsirError(f"--pairs: {p.name} uses '{lang}', which is not in --langs {','.join(langs)}")
+    langs, pairs = _langs_and_pairs(cfg, pairs)
     dev = load_msmarco_dev(msmarco_dir, max_queries=cfg.max_queries)
     query_ids = list(dev.queries)
     cands = {q: dev.candidates.get(q, [])[:cfg.top_k] for q in query_ids}
