@@ -352,7 +352,13 @@ def _answer(summary: dict) -> list[str]:
         if measure != "R@10":
             continue
         parts = []
-        for label, langs in groups_of.items():
+        groups = dict(groups_of)
+        if arm.startswith("bl-cs-"):  # one target language: its own cells first (the pooled mean dilutes them)
+            from csir.langs import to_iso3
+
+            target = to_iso3(arm[6:].split("-p")[0])
+            groups = {f"its language ({target})": (target,), **groups}
+        for label, langs in groups.items():
             sel = [(s, d, p) for s, d, p in cells if s.replace("i2t-", "") in langs]
             if not sel:
                 continue

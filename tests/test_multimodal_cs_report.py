@@ -60,3 +60,11 @@ def test_longer_schedule_is_its_own_group(tmp_path, monkeypatch):
     # against its own 8-step English arm (R@1 75%), not the 4-step one (25%): equal R@1, so no gain
     assert "| eng | 75.0 ± 0.0 | 75.0 ± 0.0 (p=1" in text
     assert "(minilm, 8 steps), scored on emoji, **ml-cs-p0.5**" in text
+
+
+def test_bl_cs_answer_names_its_language(tmp_path, monkeypatch):
+    monkeypatch.setattr(mm, "OLD_CONVNEXT", tmp_path / "missing.json")
+    runs = [_run("english", s, [1, 0, 3, 0] * 10) for s in (1, 2, 3)]
+    runs += [_run("bl-cs-de-p0.5", s, [1, 1, 2, 1] * 10) for s in (1, 2, 3)]
+    text = mm.report(runs, tmp_path / "r.md", tmp_path / "r.png")
+    assert "**bl-cs-de-p0.5**: its language (deu) +50.0" in text
