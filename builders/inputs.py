@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 from csir.cleanup import remove_unused
 from csir.errors import CsirError, network_error_message, where
 from csir.hub.load import load_repo_dataset
-from csir.hub.reach import require_reachable
 from csir.textio import decode_line
 
 ROW_TEXT_FIELDS = ("query", "passage")
@@ -208,10 +207,6 @@ def load_rows(spec: str, *, config: str | None = None, revision: str | None = No
 
         # a missing path-like spec, a non-Hub-id or an unreachable Hub fails here in one line (no retry storm)
         resolve(spec, revision, "dataset", download=False, flag=spec)
-        try:
-            require_reachable()
-        except CsirError as exc:
-            raise CsirError(f"{spec}: {exc}") from None
         try:
             dd = datasets.load_dataset(spec, config, revision=revision)
         except Exception as exc:

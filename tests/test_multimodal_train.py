@@ -93,6 +93,39 @@ def test_bad_config_fields(setup, tmp_path):
         load_config(str(p), [("epoch", 3)])
 
 
+def test_pickle_only_towers_are_refused_before_training(setup, tmp_path, capsys):
+    """#16: safetensors only, for both towers (an image tower too), unless `allow_pickle: true`."""
+    import shutil
+
+    from transformers import AutoModel, ConvNextConfig, ConvNextImageProcessor, ConvNextModel
+
+    from training.cli import main
+
+    root, ds, text = setup
+    vision = tmp_path / "pickled-convnext"
+    ConvNextModel(ConvNextConfig(num_channels=3, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2)).save_pretrained(
+        vision, safe_serialization=False)
+    ConvNextImageProcessor(size={"shortest_edge": 32}).save_pretrained(vision)
+    pickled_text = tmp_path / "pickled-bert"
+    shutil.copytree(text, pickled_text)
+    AutoModel.from_pretrained(pickled_text).save_pretrained(pickled_text, safe_serialization=False)
+    (pickled_text / "model.safetensors").unlink()
+    image_tower = {"mode": "lit", "image_model": str(vision), "projection_dim": 8, "image_size": 32}
+    base = {"objective": "image-text", "text_model": str(text), "data": {"path": str(ds), "name": "captions"},
+            "image_text": image_tower, "max_steps": 1, "batch_size": 2, "max_length": 32, "tracker": None,
+            "output_dir": str(tmp_path / "out")}
+    for extra, field in (({}, "image_text.image_model"), ({"text_model": str(pickled_text)}, "text_model")):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(yaml.safe_dump({**base, **extra}))
+        assert main(["--config", str(cfg)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"field '{field}': " in err and "weights only as pickle" in err, err
+        assert not (tmp_path / "out").exists()
+    cfg.write_text(yaml.safe_dump({**base, "allow_pickle": True}))
+    assert main(["--config", str(cfg)]) == 0
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
 def test_multimodal_configs_load_in_the_unified_schema():
     """configs/multimodal/*.yaml with the README's `--text_model` override: the one TrainConfig."""
     from training.config import load_config

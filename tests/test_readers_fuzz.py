@@ -40,8 +40,24 @@ text_bytes = st.one_of(
 )
 
 
+_ROOT: Path | None = None  # one temp root per module run, removed at teardown (hypothesis runs hundreds of examples)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fuzz_root():
+    global _ROOT
+    with tempfile.TemporaryDirectory(prefix="csir-fuzz-") as root:
+        _ROOT = Path(root)
+        yield
+    _ROOT = None
+
+
+def _folder() -> Path:
+    return Path(tempfile.mkdtemp(dir=_ROOT))
+
+
 def _file(data: bytes, name: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="csir-fuzz-"))
+    folder = _folder()
     path = folder / name
     path.write_bytes(data)
     return path
@@ -75,7 +91,7 @@ def test_lexicon_and_text_readers(data):
 @FAST
 @given(index=text_bytes, body=st.binary(max_size=300), compress=st.booleans())
 def test_freedict_reader(index, body, compress):
-    folder = Path(tempfile.mkdtemp(prefix="csir-fuzz-"))
+    folder = _folder()
     (folder / "eng-deu.index").write_bytes(index)
     (folder / "eng-deu.dict.dz").write_bytes(gzip.compress(body) if compress else body)
     returns_or_csir_error(read_freedict, folder / "eng-deu.index", "en", "de")
@@ -119,7 +135,7 @@ def lexicon() -> str:
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 @given(rows=json_rows)
 def test_codeswitch_command_all_or_nothing(rows, lexicon):
-    folder = Path(tempfile.mkdtemp(prefix="csir-fuzz-"))
+    folder = _folder()
     inp = folder / "rows.jsonl"
     inp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = folder / "out"

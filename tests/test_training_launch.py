@@ -46,3 +46,17 @@ def test_bad_config_two_ranks(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert {line for line in r.stderr.splitlines() if line.strip()} == {
         f"training: error: {cfg}:3: invalid YAML (expected ',' or ']', but got '<stream end>')"}
+
+
+def test_plain_accelerate_launch_says_what_its_traceback_is(tmp_path):
+    """`accelerate launch -m training` cannot end without its launcher's traceback (it raises CalledProcessError
+    for any failing child); the trainer's line comes first, then one line saying what that traceback is."""
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("no_such_field: 1\n", encoding="utf-8")
+    accelerate = Path(sys.executable).parent / "accelerate"
+    r = subprocess.run([str(accelerate), "launch", "--cpu", "--num_processes", "1", "-m", "training", "--config",
+                        str(cfg)], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 1
+    ours = [line for line in r.stderr.splitlines() if line.startswith("training:")]
+    assert len(ours) == 2 and "no_such_field" in ours[0] and "python -m training.launch" in ours[1], r.stderr

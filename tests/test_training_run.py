@@ -120,8 +120,11 @@ def test_kill_and_resume_latest_equals_uninterrupted(tmp_path):
     run_dir = Path(f"{resumed_out}.run")
     assert [s for s, _ in list_checkpoints(run_dir)] == [4]  # step 7 was never saved
     assert not resumed_out.exists()
+    half = run_dir / "checkpoints" / ".tmp-step_8"  # as a kill during save_state leaves it
+    (half / "pytorch_model").mkdir(parents=True)
 
     resumed = train(cfg_for(CE, resumed_out, **common), resume="latest")
+    assert not half.exists()  # the resumed run (holding the run dir's lock) removed the killed run's half-save
     assert resumed.steps == full.steps == 14
     assert [e["step"] for e in resumed.log_history] == list(range(1, 15))
     assert [e["loss"] for e in resumed.log_history] == pytest.approx([e["loss"] for e in full.log_history])
@@ -133,13 +136,25 @@ def test_kill_and_resume_latest_equals_uninterrupted(tmp_path):
     assert json.loads((resumed_out / "trainer_state.json").read_text())["global_step"] == 14
 
 
+def test_one_training_per_run_dir(tmp_path):
+    import fcntl
+
+    run_dir = tmp_path / "model.run"
+    run_dir.mkdir()
+    with open(run_dir / ".lock", "a+") as held:  # as a running training holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(CsirError, match=r"model.run: another training is using this run directory"):
+            train(cfg_for(CE, tmp_path / "model", max_steps=2))
+    assert not (tmp_path / "model").exists()
+
+
 def test_missing_columns_fail_before_training(tmp_path):
     data = tmp_path / "nolabel.jsonl"
     data.write_text("\n".join(json.dumps({"query": "q", "passage": "p"}) for _ in range(20)))
     cfg = cfg_for(CE, tmp_path / "model", **{"data.path": str(data)})
     with pytest.raises(CsirError, match=r"nolabel.jsonl: field 'label': column missing .*\['query', 'passage'\]"):
         train(cfg)
-    assert not (tmp_path / "model").exists() and not (tmp_path / "model.run" / "checkpoints").exists()
+    assert not (tmp_path / "model").exists() and not (tmp_path / "model.run").exists()
 
 
 def test_decoder_base_model_is_refused_before_training(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from csir.argparser import CsirArgumentParser
@@ -65,6 +66,14 @@ def register(subparsers) -> None:
     p.set_defaults(func=lambda a: run(a, list(a.overrides)))
 
 
+def _under_plain_accelerate_launch() -> bool:
+    """Rank 0 of `accelerate launch -m training`, whose launcher turns our exit 2 into its own traceback."""
+    from .launch import LAUNCHER_ENV
+
+    launched = "ACCELERATE_MIXED_PRECISION" in os.environ and LAUNCHER_ENV not in os.environ
+    return launched and os.environ.get("RANK", "0") == "0"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _OverridesParser(prog="python -m training", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,4 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(args, extra)
     except CsirError as exc:
         print(f"training: error: {exc}", file=sys.stderr)
+        if _under_plain_accelerate_launch():
+            print("training: (the traceback `accelerate launch` prints next only reports this exit status; "
+                  "`python -m training.launch [launch options] -- ARGS` ends without it)", file=sys.stderr)
         return exc.exit_code

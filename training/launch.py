@@ -16,8 +16,11 @@ training ...` starts it; a child that dies without a message (a signal, OOM) get
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
+
+LAUNCHER_ENV = "CSIR_LAUNCHER"
 
 
 def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -49,6 +52,7 @@ def _child_code(exc: BaseException) -> tuple[int, str] | None:
 def main(argv: list[str] | None = None) -> int:
     from accelerate.commands.launch import launch_command, launch_command_parser
 
+    os.environ[LAUNCHER_ENV] = "training.launch"  # the trainer then knows no launcher traceback follows
     launcher, trainer = split_args(list(sys.argv[1:] if argv is None else argv))
     args = launch_command_parser().parse_args([*launcher, "--module", "training", *trainer])
     # the "values were not passed ... defaults used" notice and torch elastic's failure table repeat what

@@ -14,6 +14,7 @@ Tests simulate preemption with the environment variable CSIR_TEST_KILL_AFTER_STE
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -168,6 +169,13 @@ def _has_accelerator_device() -> bool:
 
 def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
     """Run one training job of any registered objective; returns where the model went and the training log."""
+    if int(os.environ.get("RANK", "0")) != 0:  # the global main process holds the run dir for everyone
+        return _train(cfg, resume)
+    with _locked_run_dir(cfg.effective_run_dir):
+        return _train(cfg, resume)
+
+
+def _train(cfg: TrainConfig, resume: str | None) -> TrainResult:
     import torch
     from accelerate import Accelerator
     from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
@@ -326,6 +334,37 @@ def _test_kill_step() -> int | None:
     """Tests simulate preemption with CSIR_TEST_KILL_AFTER_STEP=N (SIGKILL after optimizer step N)."""
     value = os.environ.get(KILL_ENV)
     return int(value) if value else None
+
+
+@contextlib.contextmanager
+def _locked_run_dir(run_dir: Path):
+    """Hold `<run_dir>/.lock` for the whole run (released by the OS even on SIGKILL).
+
+    One training per run dir: a second one would interleave checkpoints. Holding the lock also proves that any
+    `checkpoints/.tmp-step_*` folder is a killed run's half-written checkpoint, so it is removed here."""
+    import fcntl
+
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise CsirError(f"{where(str(run_dir))}: another training is using this run directory (its .lock is "
+                        "held); wait for it or set a different output_dir/run_dir") from None
+    root = run_dir / "checkpoints"
+    for stale in sorted(root.glob(".tmp-step_*")) if root.is_dir() else []:
+        log.info("removing %s, a checkpoint a killed run did not finish", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        yield
+    except BaseException:
+        if created and [p.name for p in run_dir.iterdir()] == [".lock"]:  # failed before writing anything
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    finally:
+        handle.close()
 
 
 def _save_checkpoint(accelerator, run_dir: Path, step: int, total_limit: int | None) -> None:

@@ -167,38 +167,15 @@ class ImageTextObjective(Objective):
         return facts
 
     def build_model(self, cfg, facts: dict, device):
-        from transformers import (
-            AutoImageProcessor,
-            AutoModel,
-            AutoTokenizer,
-            CLIPImageProcessor,
-            ConvNextConfig,
-            ConvNextModel,
-            VisionTextDualEncoderModel,
-        )
+        from transformers import CLIPImageProcessor, ConvNextConfig, ConvNextModel, VisionTextDualEncoderModel
+
+        from csir.models.dual import load_image_tower, load_text_tower
 
         spec = cfg.image_text
         text_path = facts["text_path"]
-        revision = None if facts.get("text_built_in_code") else cfg.model_revision
-        if not facts.get("text_built_in_code"):  # safetensors only, unless the config allows pickle weights
-            from csir.hub.resolve import resolve
-            from csir.models.files import check_weights, model_files
-
-            r = resolve(text_path, revision, "model", allow_patterns=model_files(cfg.allow_pickle),
-                        flag=where("config", field="text_model"), hash_folder=False)
-            check_weights(r.path, cfg.allow_pickle, text_path, flag=where("config", field="text_model"),
-                          allow_flag="allow_pickle: true", hub_snapshot=r.kind == "hub")
-        try:
-            text = AutoModel.from_pretrained(text_path, revision=revision, add_pooling_layer=True,
-                                             trust_remote_code=cfg.trust_remote_code)
-            self.tokenizer = AutoTokenizer.from_pretrained(text_path, revision=revision,
-                                                           trust_remote_code=cfg.trust_remote_code)
-        except (OSError, ValueError, TypeError) as exc:
-            raise CsirError(f"{where('config', field='text_model')}: cannot load {text_path!r} "
-                            f"({exc.__class__.__name__}: {exc})") from None
-        if getattr(text, "pooler", None) is None:
-            raise CsirError(f"{where('config', field='text_model')}: {text_path!r} ({text.__class__.__name__}) has "
-                            "no pooler layer; VisionTextDualEncoderModel embeds texts with the encoder's pooler output")
+        revision = None if facts.get("text_built_in_code") else cfg.model_revision  # tiny: written by prepare_base
+        text, self.tokenizer = load_text_tower(text_path, revision, cfg.allow_pickle, cfg.trust_remote_code,
+                                               flag=where("config", field="text_model"))
         if spec.image_model is None:
             vc = ConvNextConfig(num_channels=3, patch_size=4, num_stages=len(spec.cnn_widths),
                                 hidden_sizes=list(spec.cnn_widths), depths=[1] * len(spec.cnn_widths),
@@ -208,14 +185,9 @@ class ImageTextObjective(Objective):
                                                 crop_size={"height": spec.image_size, "width": spec.image_size},
                                                 image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
         else:
-            try:
-                vision = AutoModel.from_pretrained(spec.image_model, revision=spec.image_model_revision,
-                                                   trust_remote_code=cfg.trust_remote_code)
-                self.processor = AutoImageProcessor.from_pretrained(spec.image_model,
-                                                                    revision=spec.image_model_revision)
-            except (OSError, ValueError, TypeError) as exc:
-                raise CsirError(f"{where('config', field='image_text.image_model')}: cannot load "
-                                f"{spec.image_model!r} ({exc.__class__.__name__}: {exc})") from None
+            vision, self.processor = load_image_tower(spec.image_model, spec.image_model_revision, cfg.allow_pickle,
+                                                      cfg.trust_remote_code,
+                                                      flag=where("config", field="image_text.image_model"))
         vision_dim = getattr(vision.config, "hidden_size", None) or vision.config.hidden_sizes[-1]
         vision.config.hidden_size = vision_dim  # VisionTextDualEncoder sizes the projection from hidden_size
         model = VisionTextDualEncoderModel(vision_model=vision, text_model=text)

@@ -12,7 +12,6 @@ from builders.lexicons.base import Lexicon, read_pair_file
 from builders.repo_writer import describe_input, write_dataset_repo
 from csir.errors import CsirError, network_error_message
 from csir.hub.load import load_repo_dataset
-from csir.hub.reach import require_reachable
 
 
 def lexicon_config_name(method: str, src: str, tgt: str) -> str:
@@ -86,10 +85,6 @@ def load_lexicon(spec: str, src: str, tgt: str) -> Lexicon:
 
     # a missing path-like spec, a non-Hub-id or an unreachable Hub fails here in one line (no retry storm)
     resolve(target, revision or None, "dataset", download=False, flag=f"lexicon '{spec}'")
-    try:
-        require_reachable()
-    except CsirError as exc:
-        raise CsirError(f"lexicon '{spec}': {exc}") from None
     try:
         names = datasets.get_dataset_config_names(target, revision=revision or None)
         config = config or _pick_config(names, src, tgt, target)

@@ -3,7 +3,7 @@
 - `load_model(ModelSpec)`: cross-encoders, bi-encoders (with their saved prompts) and image-text dual encoders,
   resolved by `csir.hub.resolve`, safetensors only unless `allow_pickle`;
 - `text.load_trainable` / `text.check_base_model`: the model a training run starts from;
-- `dual`: dual encoders (`DualEncoderModel`, the trainable `build_dual_encoder`);
+- `dual`: dual encoders (`DualEncoderModel`) and the towers a training run starts from (safetensors-checked);
 - `tiny`: tiny random BERTs built in code for smoke runs and tests;
 - `files`: what a model folder is (`detect_kind`, `is_dual_encoder`), `check_weights`, `read_json`.
 Heavy libraries are imported only when a model is loaded.

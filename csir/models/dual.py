@@ -1,4 +1,4 @@
-"""Image-text (CLIP-style) dual encoders: load one for scoring, or build the one `training.multimodal` trains.
+"""Image-text (CLIP-style) dual encoders: load one for scoring, or the towers `training.multimodal` trains.
 
 Loaded: anything transformers' `AutoModel` loads with `get_text_features` / `get_image_features` (CLIPModel,
 SigLIP, VisionTextDualEncoderModel), with tokenizer and image processor each loaded by its Auto class (a combined
@@ -128,18 +128,27 @@ def load_dual_encoder(spec: ModelSpec, path: Path, resolved: str) -> DualEncoder
     return DualEncoderModel(spec, "clip", path, resolved, model, {}, tokenizer=tokenizer, image_processor=processor)
 
 
-def load_text_tower(name: str, allow_pickle: bool = False, flag: str = "text_model"):
+def _checked_folder(name: str, revision: str | None, allow_pickle: bool, flag: str) -> Path:
+    """Resolve a tower and refuse pickle-only weights (#16: safetensors only unless `allow_pickle: true`)."""
+    from csir.hub.resolve import resolve
+
+    r = resolve(name, revision, "model", allow_patterns=model_files(allow_pickle), flag=flag, hash_folder=False)
+    check_weights(r.path, allow_pickle, name, flag=flag, allow_flag="allow_pickle: true", hub_snapshot=r.kind == "hub")
+    return r.path
+
+
+def load_text_tower(name: str, revision: str | None = None, allow_pickle: bool = False,
+                    trust_remote_code: bool = False, flag: str = "text_model"):
     """The text encoder of an image-text model in training: (AutoModel with a pooler, its tokenizer)."""
     from transformers import AutoModel, AutoTokenizer
 
-    from csir.hub.resolve import resolve
-
-    r = resolve(name, None, "model", allow_patterns=model_files(allow_pickle), flag=flag, hash_folder=False)
-    check_weights(r.path, allow_pickle, name, flag=flag, allow_flag="allow_pickle: true", hub_snapshot=r.kind == "hub")
+    path = _checked_folder(name, revision, allow_pickle, flag)
     try:
-        text = AutoModel.from_pretrained(str(r.path), add_pooling_layer=True, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(str(r.path), local_files_only=True)
-    except (OSError, ValueError) as exc:
+        text = AutoModel.from_pretrained(str(path), add_pooling_layer=True, local_files_only=True,
+                                         trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True,
+                                                  trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError) as exc:
         raise CsirError(f"{flag}: cannot load '{name}' ({exc.__class__.__name__}: {exc})") from None
     if getattr(text, "pooler", None) is None:
         raise CsirError(f"{flag}: '{name}' ({text.__class__.__name__}) has no pooler layer; "
@@ -147,17 +156,15 @@ def load_text_tower(name: str, allow_pickle: bool = False, flag: str = "text_mod
     return text, tokenizer
 
 
-def build_dual_encoder(text, cnn_widths: list[int], image_size: int, projection_dim: int):
-    """A `VisionTextDualEncoderModel`: the given text tower + a small ConvNeXt trained from scratch, projected."""
-    import torch
-    from transformers import ConvNextConfig, ConvNextModel, VisionTextDualEncoderModel
+def load_image_tower(name: str, revision: str | None = None, allow_pickle: bool = False,
+                     trust_remote_code: bool = False, flag: str = "image_text.image_model"):
+    """A pretrained vision encoder for an image-text model in training: (AutoModel, its image processor)."""
+    from transformers import AutoImageProcessor, AutoModel
 
-    vc = ConvNextConfig(num_channels=3, patch_size=4, num_stages=len(cnn_widths), hidden_sizes=cnn_widths,
-                        depths=[1] * len(cnn_widths), image_size=image_size)
-    vc.hidden_size = cnn_widths[-1]   # VisionTextDualEncoder sizes the projection from hidden_size
-    model = VisionTextDualEncoderModel(vision_model=ConvNextModel(vc), text_model=text)
-    model.config.projection_dim = projection_dim
-    model.visual_projection = torch.nn.Linear(vc.hidden_size, projection_dim, bias=False)
-    model.text_projection = torch.nn.Linear(text.config.hidden_size, projection_dim, bias=False)
-    model.projection_dim = projection_dim
-    return model
+    path = _checked_folder(name, revision, allow_pickle, flag)
+    try:
+        vision = AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust_remote_code)
+        processor = AutoImageProcessor.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError, TypeError) as exc:
+        raise CsirError(f"{flag}: cannot load '{name}' ({exc.__class__.__name__}: {exc})") from None
+    return vision, processor
