@@ -25,3 +25,15 @@ def _isolated_hf_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_CACHE", str(cache / "datasets"))  # for subprocesses
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache / "datasets")  # this process (read at import)
     monkeypatch.setenv("HF_HOME", str(cache / "home"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a shared 2-core box: one intra-op thread is ~10x faster than two contending ones.
+    Training test modules opt in with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

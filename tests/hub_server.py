@@ -1,5 +1,6 @@
 """Start `csir hub serve` over a local store for tests (shared by the Hub-id evaluation tests)."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -39,3 +40,21 @@ def wait_listening(endpoint: str, timeout: float = 60) -> None:
             if time.time() > deadline:
                 raise
             time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def serving_as_hub(store: Path, log: Path, monkeypatch, cache: Path):
+    """Serve `store` and point this process's huggingface_hub at it (online, its own cache); yields the endpoint."""
+    from huggingface_hub import constants
+
+    proc, endpoint = start_server(store, log)
+    try:
+        wait_listening(endpoint)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        yield endpoint
+    finally:
+        proc.kill()
+        proc.wait()

@@ -2,24 +2,16 @@
 embeddings, warmup as a fraction, and the listwise loss; a tiny model leaves the label prior in a few dozen steps."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
+from smoke import ROOT
+from smoke import SMOKE_CE as CE
+from smoke import TRAIN_PAIRS as PAIRS
 
 from training.config import load_config
 
-ROOT = Path(__file__).resolve().parents[1]
-PAIRS = ROOT / "tests/fixtures/pairs.jsonl"
-CE = ROOT / "configs/smoke/cross-encoder.yaml"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

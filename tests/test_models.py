@@ -15,7 +15,7 @@ from csir.models import LoadedModel, ModelSpec, check_weights, detect_kind, load
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures.emoji.tiny_clip import build_tiny_clip  # noqa: E402
 from fixtures.evaluation.tiny_models import build_bi_encoder, build_cross_encoder, build_plain_encoder  # noqa: E402
-from hub_server import start_server, wait_listening  # noqa: E402
+from hub_server import serving_as_hub  # noqa: E402
 
 TEXTS = ["debian package manager", "ein kleines werkzeug", "the quick brown fox"]
 
@@ -145,8 +145,6 @@ def test_hub_model_with_only_pickle_weights(built, tmp_path, monkeypatch):
     """From the Hub (the test server), pickle files are not even fetched unless allowed."""
     import shutil
 
-    from huggingface_hub import constants
-
     from csir.hub import publish_folder
 
     pk = tmp_path / "pickled"
@@ -155,19 +153,10 @@ def test_hub_model_with_only_pickle_weights(built, tmp_path, monkeypatch):
     (pk / "README.md").write_text("---\nlicense: apache-2.0\nlibrary_name: sentence-transformers\n---\n# tiny\n")
     pub = publish_folder(pk, "csir-test/pickled", repo_type="model", version="v1.0.0", target="local",
                          store=tmp_path / "store")
-    proc, endpoint = start_server(tmp_path / "store", tmp_path / "serve.log")
-    try:
-        wait_listening(endpoint)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
-        monkeypatch.setenv("HF_ENDPOINT", endpoint)
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    with serving_as_hub(tmp_path / "store", tmp_path / "serve.log", monkeypatch, tmp_path / "hub-cache"):
         with pytest.raises(CsirError, match=r"^--model: csir-test/pickled: no safetensors weights in the Hub snapshot "
                                             r"\(\w{40}\); .*unless you pass --allow-pickle$"):
             load_model(ModelSpec("csir-test/pickled", "v1.0.0"))
         assert not list((tmp_path / "hub-cache").rglob("pytorch_model.bin"))
         m = load_model(ModelSpec("csir-test/pickled", "v1.0.0", allow_pickle=True))
         assert m.resolved_revision == pub.commit_sha and m.kind == "bi-encoder"
-    finally:
-        proc.kill()
-        proc.wait()

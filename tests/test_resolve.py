@@ -15,7 +15,7 @@ from csir.errors import CsirError
 from csir.hub.resolve import folder_hash, is_hub_id, looks_like_path, resolve
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hub_server import start_server, wait_listening  # noqa: E402
+from hub_server import serving_as_hub  # noqa: E402
 
 
 def _git(repo: Path, *args) -> str:
@@ -146,13 +146,7 @@ def test_hub_id_through_the_test_hub_server(tmp_path, monkeypatch):
     v1 = publish_folder(src, "csir-test/res", repo_type="model", version="v1.0.0", target="local", store=store)
     (src / "config.json").write_text('{"a": 2}')
     v2 = publish_folder(src, "csir-test/res", repo_type="model", version="v2.0.0", target="local", store=store)
-    proc, endpoint = start_server(store, tmp_path / "serve.log")
-    try:
-        wait_listening(endpoint)
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
-        monkeypatch.setenv("HF_ENDPOINT", endpoint)
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    with serving_as_hub(store, tmp_path / "serve.log", monkeypatch, tmp_path / "hub-cache"):
         r = resolve("csir-test/res", "v1.0.0", "model")
         assert (r.kind, r.commit) == ("hub", v1.commit_sha)
         assert (r.path / "config.json").read_text() == '{"a": 1}' and r.path.name == v1.commit_sha
@@ -162,9 +156,6 @@ def test_hub_id_through_the_test_hub_server(tmp_path, monkeypatch):
             resolve("csir-test/res", "v7", "model")
         with pytest.raises(CsirError, match="model repository 'csir-test/absent' not found"):
             resolve("csir-test/absent", None, "model")
-    finally:
-        proc.kill()
-        proc.wait()
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # server gone, offline: the cached snapshot still serves
     cached = resolve("csir-test/res", "v1.0.0", "model")
     assert cached.commit == v1.commit_sha and (cached.path / "config.json").read_text() == '{"a": 1}'

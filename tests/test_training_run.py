@@ -9,26 +9,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from smoke import ROOT
+from smoke import SMOKE_BE as BE
+from smoke import SMOKE_CE as CE
+from smoke import TRAIN_PAIRS as PAIRS
 
 from csir.errors import CsirError
 from training.config import load_config
 from training.loop import list_checkpoints, train
 
-ROOT = Path(__file__).resolve().parents[1]
-PAIRS = ROOT / "tests/fixtures/pairs.jsonl"
-CE = ROOT / "configs/smoke/cross-encoder.yaml"
-BE = ROOT / "configs/smoke/bi-encoder.yaml"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models on a shared 2-core box: one intra-op thread is ~10x faster than two contending ones."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def cfg_for(path, out, **over):
