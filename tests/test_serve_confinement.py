@@ -190,3 +190,45 @@ def test_tree_listings_answer_without_redirect_loops(served):
         status, headers, body = _get(served, path)
         assert status == 200, (path, status, headers)
         assert isinstance(json.loads(body), list)
+
+
+def test_blob_cache_inflates_once_for_concurrent_readers(tmp_path):
+    """Large blobs: one writer inflates the git object into a file, every reader (seeked or not) follows it."""
+    import asyncio
+
+    from csir.hub.serve import CHUNK, BlobCache
+
+    git_dir = tmp_path / "repo.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(git_dir)], check=True)
+    blobs = {}
+    for name, size in (("a", 3 * CHUNK + 12345), ("b", 2 * CHUNK)):
+        data = os.urandom(size)
+        (tmp_path / name).write_bytes(data)
+        sha = subprocess.run(["git", "--git-dir", str(git_dir), "hash-object", "-w", str(tmp_path / name)],
+                             check=True, capture_output=True, text=True).stdout.strip()
+        blobs[name] = (sha, data)
+
+    async def read_all(reader, start=0):
+        if start:
+            reader.seek(start)
+        out = bytearray()
+        while chunk := await reader.read(CHUNK):
+            out += chunk
+        await reader.close()
+        return bytes(out)
+
+    async def main():
+        cache = BlobCache(tmp_path / "blobs", min_size=CHUNK, limit=4 * CHUNK)
+        sha, data = blobs["a"]
+        readers = [cache.open(git_dir, sha, len(data)) for _ in range(4)]
+        got = await asyncio.gather(*(read_all(r, start) for r, start in zip(readers, (0, 0, 5, 2 * CHUNK + 7))))
+        assert got == [data, data, data[5:], data[2 * CHUNK + 7:]]
+        assert (tmp_path / "blobs" / sha).read_bytes() == data  # inflated once, renamed into place
+        assert await read_all(cache.open(git_dir, sha, len(data))) == data  # served from the finished file
+        assert cache.open(git_dir, "0" * 40, CHUNK - 1) is None  # small blobs stream from git
+        assert cache.open(git_dir, "0" * 40, 5 * CHUNK) is None  # larger than the whole cache: from git
+        sha_b, data_b = blobs["b"]  # does not fit beside a: a (finished, unread) is evicted
+        assert await read_all(cache.open(git_dir, sha_b, len(data_b))) == data_b
+        assert not (tmp_path / "blobs" / sha).exists() and list(cache.entries) == [sha_b]
+
+    asyncio.run(main())

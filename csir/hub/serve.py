@@ -9,7 +9,8 @@ Every request passes `StoreGate` first, which is the only place a URL becomes a 
   here, and olah is handed a canonical path naming that commit.
 - File downloads (`resolve`, GET and HEAD, single `Range` requests included) are served here, streamed from
   the git object in bounded chunks (`BlobReader`): olah 0.5 reads whole blobs into memory (8 clients x 1 GB
-  = 8 GB).
+  = 8 GB). Large blobs are inflated once into the server's temp folder (`BlobCache`) and every client reads
+  that file as it grows.
 - Repo info without a revision is answered at `main` (the Hub's answer; olah asks the absent upstream and
   says 401). Unknown revisions and missing files get the Hub's `404 RevisionNotFound` / `EntryNotFound`.
 - Writes are refused (405).
@@ -19,6 +20,7 @@ olah keeps serving what it serves correctly: repo info, refs, tree listings, pat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import mimetypes
@@ -209,9 +211,10 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
 class StoreGate:
     """ASGI app in front of olah: confines every request to the store, streams downloads itself."""
 
-    def __init__(self, app, store: Path):
+    def __init__(self, app, store: Path, blob_cache: "BlobCache | None" = None):
         self.app = app
         self.lookup = StoreLookup(store)
+        self.blob_cache = blob_cache
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -237,7 +240,8 @@ class StoreGate:
                 return await _respond(send, 404, "EntryNotFound", f"{route.path} does not exist on \"{route.rev}\"")
             if route.endpoint == "resolve":
                 sha, _, size = found
-                return await stream_blob(scope, receive, send, repo, commit, sha, size, route.path)
+                return await stream_blob(scope, receive, send, repo, commit, sha, size, route.path,
+                                         self.blob_cache)
         return await self.app(_canonical(scope, route, commit), receive, send)
 
 
@@ -250,8 +254,10 @@ def _canonical(scope: dict, route: Route, commit: str) -> dict:
     return {**scope, "path": path, "raw_path": quote(path).encode("ascii")}
 
 
-async def stream_blob(scope, receive, send, repo: Path, commit: str, sha: str, size: int, path: str) -> None:
-    """200/206/416 for one blob, read by `BlobReader` CHUNK bytes at a time (bounded memory)."""
+async def stream_blob(scope, receive, send, repo: Path, commit: str, sha: str, size: int, path: str,
+                      blob_cache: "BlobCache | None" = None) -> None:
+    """200/206/416 for one blob, read CHUNK bytes at a time (bounded memory): large blobs from the blob cache
+    (inflated once for all clients), the others by `BlobReader`."""
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
     rng = parse_range(headers.get("range"), size)
     base = [(b"etag", f'"{sha}"'.encode()), (b"x-repo-commit", commit.encode()), (b"accept-ranges", b"bytes"),
@@ -278,9 +284,13 @@ async def stream_blob(scope, receive, send, repo: Path, commit: str, sha: str, s
         gone.set()
 
     watcher = asyncio.create_task(watch_disconnect())
-    reader = await BlobReader.open(repo, sha)
+    cached = blob_cache.open(repo, sha, size) if blob_cache is not None else None
+    reader = cached if cached is not None else await BlobReader.open(repo, sha)
     try:
         skip, left = start, length
+        if skip and isinstance(reader, CachedBlobReader):
+            reader.seek(skip)
+            skip = 0
         while left > 0 and not gone.is_set():
             chunk = await reader.read(CHUNK if skip == 0 else min(CHUNK, skip))
             if not chunk:
@@ -379,6 +389,124 @@ class BlobReader:
             await self.proc.wait()
 
 
+class _Inflated:
+    """One blob being (or already) written to the cache file; readers follow the writer."""
+
+    def __init__(self, final: Path, size: int):
+        self.final, self.part = final, final.with_name(final.name + ".part")
+        self.size, self.written, self.failed, self.readers = size, 0, False, 0
+        self.grown = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.written >= self.size or self.failed
+
+    async def fill(self, repo: Path, sha: str) -> None:
+        loop = asyncio.get_running_loop()
+        reader = await BlobReader.open(repo, sha)
+        try:
+            with open(self.part, "wb") as out:
+                while self.written < self.size:
+                    chunk = await reader.read(CHUNK)
+                    if not chunk:
+                        raise CsirError(f"{repo}: blob {sha} ended {self.size - self.written} bytes early")
+                    await loop.run_in_executor(_INFLATE_POOL, out.write, chunk)
+                    await loop.run_in_executor(_INFLATE_POOL, out.flush)
+                    self.written += len(chunk)
+                    self.grown.set()
+                    self.grown = asyncio.Event()
+            os.replace(self.part, self.final)  # readers keep their open handle on the same inode
+        except Exception as exc:
+            self.failed = True
+            logger.warning("blob cache: %s", exc)
+            with contextlib.suppress(OSError):
+                self.part.unlink()
+        finally:
+            self.grown.set()
+            await reader.close()
+
+
+class CachedBlobReader:
+    """`BlobReader`'s interface over a cache file, waiting for the writer where it has not got yet."""
+
+    def __init__(self, entry: _Inflated):
+        self.entry, self.pos = entry, 0
+        try:
+            self.fh = open(entry.part, "rb")
+        except FileNotFoundError:  # the writer has renamed it into place (or failed: then this raises)
+            self.fh = open(entry.final, "rb")
+        entry.readers += 1
+
+    def seek(self, pos: int) -> None:
+        self.pos = pos
+
+    async def read(self, n: int) -> bytes:
+        e = self.entry
+        while self.pos >= e.written and not e.done:
+            await e.grown.wait()
+        if e.failed and self.pos >= e.written:
+            return b""
+        n = min(n, e.written - self.pos)
+        data = await asyncio.get_running_loop().run_in_executor(_INFLATE_POOL, self._read_at, self.pos, n)
+        self.pos += len(data)
+        return data
+
+    def _read_at(self, pos: int, n: int) -> bytes:
+        self.fh.seek(pos)
+        return self.fh.read(n)
+
+    async def close(self) -> None:
+        self.fh.close()
+        self.entry.readers -= 1
+
+
+class BlobCache:
+    """Large blobs inflated once into `folder` and served from there to every client.
+
+    Inflating a git object costs CPU per download (8 clients x 1 GB = 8 GB of zlib); a plain file costs only
+    reads. The first request starts the writer; every request (the first included) reads the file as it grows,
+    so the first byte goes out at once and memory stays at CHUNK per download. Blobs below `min_size` stream
+    from git as before; the cache keeps at most `limit` bytes, evicting the least recently opened blobs that
+    nobody is reading; a blob that does not fit is streamed from git."""
+
+    def __init__(self, folder: Path, min_size: int = 8 << 20, limit: int = 16 << 30):
+        self.folder, self.min_size, self.limit = Path(folder), min_size, limit
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.entries: dict[str, _Inflated] = {}  # insertion order = least recently opened first
+
+    def open(self, repo: Path, sha: str, size: int) -> CachedBlobReader | None:
+        if size < self.min_size:
+            return None
+        entry = self.entries.pop(sha, None)
+        if entry is None or entry.failed:
+            if not self._make_room(size):
+                return None
+            entry = _Inflated(self.folder / sha, size)
+            entry.part.touch()
+            entry.task = asyncio.get_running_loop().create_task(entry.fill(repo, sha))
+        self.entries[sha] = entry  # now the most recently opened
+        try:
+            return CachedBlobReader(entry)
+        except OSError as exc:  # the writer failed before this reader opened the file: stream from git
+            logger.warning("blob cache: %s", exc)
+            return None
+
+    def _make_room(self, size: int) -> bool:
+        if size > self.limit:
+            return False
+        used = sum(e.size for e in self.entries.values() if not e.failed)
+        for sha, e in list(self.entries.items()):
+            if used + size <= self.limit:
+                break
+            if e.readers == 0 and e.done:
+                used -= 0 if e.failed else e.size
+                del self.entries[sha]
+                with contextlib.suppress(OSError):
+                    e.final.unlink()
+        return used + size <= self.limit
+
+
 async def _respond(send, status: int, code: str, message: str) -> None:
     body = json.dumps({"error": message}).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
@@ -414,7 +542,7 @@ def build_app(store: Path, host: str, port: int, workdir: Path):
     cfg.mirror_netloc = cfg.mirror_lfs_netloc = f"{host}:{port}"
     olah_server.app.state.app_settings = olah_server.AppSettings(config=cfg)
     olah_server.app.state.logger = logging.getLogger("olah")  # not olah's build_logger: it hijacks stdout
-    return StoreGate(olah_server.app, store)
+    return StoreGate(olah_server.app, store, BlobCache(workdir / "blobs"))
 
 
 def serve(store: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
