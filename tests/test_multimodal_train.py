@@ -97,19 +97,26 @@ def test_pickle_only_towers_are_refused_before_training(setup, tmp_path, capsys)
     """#16: safetensors only, for both towers (an image tower too), unless `allow_pickle: true`."""
     import shutil
 
-    from transformers import AutoModel, ConvNextConfig, ConvNextImageProcessor, ConvNextModel
+    import torch
+    from safetensors.torch import load_file
+    from transformers import ConvNextConfig, ConvNextImageProcessor, ConvNextModel
 
     from training.cli import main
+
+    def to_pickle(folder):  # transformers 5 always saves safetensors: convert as an old checkpoint would be
+        for st in list(folder.rglob("*.safetensors")):
+            torch.save(load_file(str(st)), st.with_name("pytorch_model.bin"))
+            st.unlink()
 
     root, ds, text = setup
     vision = tmp_path / "pickled-convnext"
     ConvNextModel(ConvNextConfig(num_channels=3, hidden_sizes=[8, 16], depths=[1, 1], num_stages=2)).save_pretrained(
-        vision, safe_serialization=False)
+        vision)
     ConvNextImageProcessor(size={"shortest_edge": 32}).save_pretrained(vision)
+    to_pickle(vision)
     pickled_text = tmp_path / "pickled-bert"
     shutil.copytree(text, pickled_text)
-    AutoModel.from_pretrained(pickled_text).save_pretrained(pickled_text, safe_serialization=False)
-    (pickled_text / "model.safetensors").unlink()
+    to_pickle(pickled_text)
     image_tower = {"mode": "lit", "image_model": str(vision), "projection_dim": 8, "image_size": 32}
     base = {"objective": "image-text", "text_model": str(text), "data": {"path": str(ds), "name": "captions"},
             "image_text": image_tower, "max_steps": 1, "batch_size": 2, "max_length": 32, "tracker": None,
