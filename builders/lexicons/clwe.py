@@ -1,9 +1,8 @@
 """Lexicon induction from aligned cross-lingual word embeddings (MUSE / fastText `.vec` text files).
 
-Nearest neighbour by cosine (the paper) or CSLS (Conneau et al. 2018), k-best, exact. The similarity matrix
-is computed in tiles with numpy's BLAS (which picks the CPU's vector kernels; faiss-cpu's bundled OpenBLAS 0.3.15
-falls back to SSE3 "Prescott" kernels on CPUs newer than it, 8x slower here) and reduced tile by tile in faiss's
-heaps, so a 200k x 200k vocabulary needs well under 2 GB.
+Nearest neighbour by cosine (the paper) or CSLS (Conneau et al. 2018), k-best, exact: `knn.search` proposes
+candidates from a bfloat16 (or float32) pass over the similarity matrix, in tiles, and rescores them exactly, so
+a 200k x 200k vocabulary needs well under 2 GB.
 """
 
 from __future__ import annotations
@@ -13,9 +12,9 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-from tqdm.auto import tqdm
 
 from builders.lexicons.base import Lexicon
+from builders.lexicons.knn import Ranking, search
 from csir.errors import CsirError, where
 from csir.textio import text_lines
 
@@ -59,92 +58,49 @@ def read_vec(path: str | os.PathLike, max_vocab: int | None = None) -> tuple[lis
     return words, vecs
 
 
-class _TopK:
-    """The k largest values per row and their column ids, kept in faiss's C++ heaps (`HeapArray::addn`: one
-    comparison per value, OpenMP over rows, ties keep the lower id; the same heaps faiss's flat search fills)."""
-
-    def __init__(self, rows: int, k: int):
-        self.val = np.empty((rows, k), dtype=np.float32)
-        self.ids = np.empty((rows, k), dtype=np.int64)
-        heap = self.heap = faiss.float_minheap_array_t()
-        heap.nh, heap.k = rows, k
-        heap.val, heap.ids = faiss.swig_ptr(self.val), faiss.swig_ptr(self.ids)
-        heap.heapify()
-
-    def add(self, block: np.ndarray, row0: int, col0: int) -> None:
-        self.heap.addn(block.shape[1], faiss.swig_ptr(block), col0, row0, block.shape[0])
-
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        self.heap.reorder()
-        return self.val, self.ids
-
-
-def _tiles(queries: np.ndarray, base: np.ndarray, rows: int, cols: int, desc: str, progress: bool):
-    """(row0, col0, queries[rows] · base[cols]ᵀ) over the whole similarity matrix, one BLAS sgemm per tile into a
-    reused buffer: the matrix is never held whole (200k x 200k floats would be 160 GB)."""
-    rows = max(rows, 2)
-    buf = np.empty((min(rows, len(queries)) + 1) * (min(cols, len(base)) + 1), dtype=np.float32)
-    for r0 in tqdm(range(0, len(queries), rows), desc=desc, disable=not progress, unit="block"):
-        q = queries[r0:r0 + rows]
-        for c0 in range(0, len(base), cols):
-            b = base[c0:c0 + cols]
-            if len(q) > 1 and len(b) > 1:
-                tile = buf[:len(q) * len(b)].reshape(len(q), len(b))
-                np.matmul(q, b.T, out=tile)
-            else:  # a one-row product would go to gemv, which sums in another order: keep every digit sgemm's
-                q2, b2 = np.vstack([q, q[:1]]), np.vstack([b, b[:1]])
-                tile = np.ascontiguousarray(np.matmul(q2, b2.T)[:len(q), :len(b)])
-            yield r0, c0, tile
-
-
-_COLS = 8192  # target columns per tile: a 4096 x 8192 float32 tile is 128 MB
-
-
-def _topk(queries, base, k, rows, progress, desc) -> tuple[np.ndarray, np.ndarray]:
-    best = _TopK(len(queries), min(k, len(base)))
-    for r0, c0, tile in _tiles(queries, base, rows, _COLS, desc, progress):
-        best.add(tile, r0, c0)
-    return best.result()
-
-
-def _mean_topk_sim(queries: np.ndarray, base: np.ndarray, k: int, batch: int, progress: bool = False) -> np.ndarray:
-    return _topk(queries, base, k, batch, progress, "clwe csls r_S")[0].mean(axis=1)
+def _mean_rows(vals: np.ndarray) -> np.ndarray:
+    """Row means summed left to right (best first): the same bits on any machine."""
+    acc = vals[:, 0].copy()
+    for c in range(1, vals.shape[1]):
+        acc += vals[:, c]
+    return acc / vals.shape[1]
 
 
 def induce(src_words, src_vecs, tgt_words, tgt_vecs, *, method: str = "nn", k: int = 1, csls_k: int = 10,
-           batch_size: int = 4096, progress: bool = True) -> list[tuple[str, str, float]]:
-    """(source, target, score) for the k best targets of every source word: exact search, BLAS-batched.
+           batch_size: int = 4096, progress: bool = True, precision: str = "auto") -> list[tuple[str, str, float]]:
+    """(source, target, score) for the k best targets of every source word: exact search (`knn.search`).
 
     NN is one pass over the similarity matrix. CSLS (2cos(x,y) - r_T(x) - r_S(y)) is two: targets against
-    sources for r_S(y), then sources against targets, where each tile gives r_T(x) (the mean of its row's best
-    `csls_k`) and, doubled less r_S, the CSLS scores: a third pass would compute the same sources x targets
-    products again."""
+    sources for r_S(y), then sources against targets, which keeps each row's best `csls_k` cosines (r_T(x)) and
+    its best k of 2cos - r_S in the same pass: a third pass would compute the same products again. `precision`
+    picks the first pass of the search ("auto", "bf16", "fp32"); the output is the same for all three."""
     if src_vecs.shape[1] != tgt_vecs.shape[1]:
         raise CsirError(f"embedding dimensions differ: {src_vecs.shape[1]} vs {tgt_vecs.shape[1]}")
+    if precision not in ("auto", "bf16", "fp32"):
+        raise CsirError(f"precision: unknown first pass '{precision}' (auto, bf16 or fp32)")
     src_vecs = np.ascontiguousarray(src_vecs, dtype=np.float32)
     tgt_vecs = np.ascontiguousarray(tgt_vecs, dtype=np.float32)
+    for name, v in (("source", src_vecs), ("target", tgt_vecs)):
+        if not np.isfinite(v).all() or (len(v) and np.abs(v).max() > 1e15):
+            raise CsirError(f"{name} embeddings: values must be finite and below 1e15 in magnitude")
+    opts = dict(batch=batch_size, precision=precision, progress=progress)
     if method == "nn":
-        scores, ids = _topk(src_vecs, tgt_vecs, k, batch_size, progress, "clwe nn")
+        (scores, ids), = search(src_vecs, tgt_vecs, [Ranking(k)], desc="clwe nn", **opts)
         r_src = None
     elif method == "csls":
-        r_tgt = _mean_topk_sim(tgt_vecs, src_vecs, csls_k, batch_size, progress)  # r_S(y): targets' source neighbourhoods
-        near, best = _TopK(len(src_vecs), min(csls_k, len(tgt_vecs))), _TopK(len(src_vecs), min(k, len(tgt_vecs)))
-        for r0, c0, tile in _tiles(src_vecs, tgt_vecs, batch_size, _COLS, "clwe csls", progress):
-            near.add(tile, r0, c0)
-            tile *= 2.0
-            tile -= r_tgt[c0:c0 + tile.shape[1]]
-            best.add(tile, r0, c0)
-        r_src = near.result()[0].mean(axis=1)  # r_T(x)
-        scores, ids = best.result()
+        (near_t, _), = search(tgt_vecs, src_vecs, [Ranking(csls_k)], desc="clwe csls r_S", **opts)
+        r_tgt = _mean_rows(near_t)  # r_S(y): each target's mean similarity to its source neighbourhood
+        (near_s, _), (scores, ids) = search(src_vecs, tgt_vecs, [Ranking(csls_k), Ranking(k, 2.0, r_tgt)],
+                                            desc="clwe csls", **opts)
+        r_src = _mean_rows(near_s)  # r_T(x)
     else:
         raise CsirError(f"--method: unknown method '{method}' (nn or csls)")
     out = []
-    for i, (srow, irow) in enumerate(zip(scores, ids)):
+    for i, (srow, irow) in enumerate(zip(scores.tolist(), ids.tolist())):
         w = src_words[i]
         for s, j in zip(srow, irow):
-            if j >= 0:
-                score = float(s) - (float(r_src[i]) if r_src is not None else 0.0)
-                out.append((w, tgt_words[j], round(score, 6)))
+            score = s - (float(r_src[i]) if r_src is not None else 0.0)
+            out.append((w, tgt_words[j], round(score, 6)))
     return out
 
 
