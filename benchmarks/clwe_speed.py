@@ -6,8 +6,9 @@ so every source word has one known translation and P@1 says whether the search f
 is its own, spaces included) and prints one JSON line; the parent prints the table. Times are wall and
 CPU seconds (all threads), since the machine may be shared.
 
-- ours: `builders.lexicons.clwe.induce` (exact: BLAS tiles + faiss heaps), NN and CSLS on all N source words,
-  building the Lexicon included;
+- ours: `builders.lexicons.clwe.induce` (exact: a bfloat16 first pass proposes candidates, rescored exactly;
+  `-fp32` jobs force the float32 first pass that CPUs without bfloat16 units get), NN and CSLS on all N source
+  words, building the Lexicon included; the output's sha256 (pairs and scores) shows both first passes agree;
 - faiss: `IndexFlatIP.search` as the code did before (CSLS = three such searches), with faiss-cpu's bundled
   OpenBLAS as it loads here, and forced to its AVX-512 kernels (`OPENBLAS_CORETYPE=SkylakeX`, set only where the
   CPU has AVX-512). Both search `--faiss-queries` source words (the cost is linear in them) and the table also
@@ -18,6 +19,7 @@ usage: python benchmarks/clwe_speed.py [--n 200000] [--dim 300] [--noise 2.5] [-
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -56,16 +58,20 @@ def job(args) -> dict:
     if args.job.startswith("ours-"):
         from builders.lexicons.base import Lexicon
         from builders.lexicons.clwe import induce
+        from builders.lexicons.knn import bf16_available
 
-        method = args.job.split("-", 1)[1]
+        method, _, precision = args.job.split("-", 1)[1].partition("-")
+        precision = precision or "auto"
         words, tgt_words = [f"s{i}" for i in range(args.n)], [f"t{i}" for i in range(args.n)]
         t, c = time.perf_counter(), time.process_time()
-        lex = Lexicon.from_pairs(induce(words, src, tgt_words, tgt, method=method, k=1, progress=False), "en", "xx",
-                                 max_per_source=1)
+        pairs = induce(words, src, tgt_words, tgt, method=method, k=1, progress=False, precision=precision)
+        lex = Lexicon.from_pairs(pairs, "en", "xx", max_per_source=1)
         seconds, cpu = time.perf_counter() - t, time.process_time() - c
         hits = sum(lex.entries[f"s{i}"][0][0] == f"t{gold[i]}" for i in range(args.n))
+        used = precision if precision != "auto" else ("bf16" if bf16_available() else "fp32")
+        digest = hashlib.sha256(repr(pairs).encode()).hexdigest()[:16]  # the whole output, scores included
         return {"job": args.job, "queries": args.n, "seconds": seconds, "cpu": cpu, "peak_rss_mb": peak_rss_mb(),
-                "p@1": hits / args.n}
+                "p@1": hits / args.n, "first_pass": used, "sha256": digest}
     import faiss
 
     nq = min(args.faiss_queries, args.n)
@@ -91,7 +97,9 @@ def main(argv=None):
     ap.add_argument("--dim", type=int, default=300)
     ap.add_argument("--noise", type=float, default=2.5, help="noise std per dimension (vectors: std 1)")
     ap.add_argument("--faiss-queries", type=int, default=20_000)
-    ap.add_argument("--jobs", default="ours-nn,ours-csls,faiss,faiss-avx512")
+    ap.add_argument("--jobs", default="ours-nn,ours-csls,ours-nn-fp32,ours-csls-fp32,faiss,faiss-avx512",
+                    help="ours-METHOD[-fp32|-bf16] (default first pass: bfloat16 where the CPU has it), faiss, "
+                         "faiss-avx512")
     ap.add_argument("--job", help="(internal: run one job in this process)")
     args = ap.parse_args(argv)
     if args.job:
@@ -114,18 +122,22 @@ def main(argv=None):
             print(f"{name}: failed: {proc.stderr.strip().splitlines()[-1:]}")
             continue
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    label = {"ours-nn": "ours, NN (BLAS tiles + faiss heaps)", "ours-csls": "ours, CSLS (two passes)",
-             "faiss": "faiss IndexFlatIP search, bundled OpenBLAS as loaded (NN)",
-             "faiss-avx512": "faiss IndexFlatIP search, OPENBLAS_CORETYPE=SkylakeX (NN)"}
+    def label(r):
+        if r["job"].startswith("ours-"):
+            method = "NN" if r["job"].split("-")[1] == "nn" else "CSLS (two passes)"
+            first = {"bf16": "bfloat16", "fp32": "float32"}[r["first_pass"]]
+            return f"ours, {method}, {first} first pass + exact rescoring"
+        return {"faiss": "faiss IndexFlatIP search, bundled OpenBLAS as loaded (NN)",
+                "faiss-avx512": "faiss IndexFlatIP search, OPENBLAS_CORETYPE=SkylakeX (NN)"}[r["job"]]
+
     print("| run | source words searched | seconds | CPU seconds | scaled to all words (NN; CSLS = 3 searches) | "
-          "peak RSS MB | P@1 |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "peak RSS MB | P@1 | output sha256 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         scaled = "" if r["queries"] == args.n else \
             f"~{r['seconds'] * args.n / r['queries']:.0f} s; ~{3 * r['seconds'] * args.n / r['queries']:.0f} s (scaled)"
-        print(f"| {label[r['job']]} | {r['queries']:,} | {r['seconds']:.1f} | {r['cpu']:.1f} | {scaled} | "
-              f"{r['peak_rss_mb']:,.0f} | "
-              f"{r['p@1']:.4f} |")
+        print(f"| {label(r)} | {r['queries']:,} | {r['seconds']:.1f} | {r['cpu']:.1f} | {scaled} | "
+              f"{r['peak_rss_mb']:,.0f} | {r['p@1']:.4f} | {r.get('sha256', '')} |")
     print(f"load average at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

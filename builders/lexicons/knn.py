@@ -2,10 +2,11 @@
 
 Why two stages: a 200k x 200k x 300 similarity matrix is 2.4e13 flops, about 5 CPU minutes in float32 (numpy's
 sgemm, already near this CPU's float32 peak), while bfloat16 on the CPU's AMX units (torch -> oneDNN) runs ~8x
-faster but rounds. So a first pass in bfloat16 keeps each row's best `k + margin` approximate scores (faiss's C++
-heaps, tile by tile: the matrix is never held whole), and every candidate that could still belong to the exact
-top k, judged by a proven bound on the first pass's error (`_Bf16Product`), is rescored exactly. A row whose
-list is too short to prove it is recomputed whole and keeps every entry above its threshold.
+faster but rounds. So a first pass in bfloat16 goes over the matrix tile by tile (never held whole) and keeps,
+per row, every entry that could still belong to the exact top k, judged by a proven bound on its error
+(`_Bf16Product`) against the row's k-th best approximate value so far; those few candidates are rescored exactly.
+The threshold only rises as the pass goes on, so each tile costs a row maximum and, for the rare rows above their
+threshold, one comparison per entry -- no heap, no fixed candidate count, no second look at a row.
 
 "Exact" is one definition (`canonical_dots`: float64, products exact, summed in dimension order), so the result
 does not depend on which first pass ran -- bfloat16 where the CPU has bfloat16 units, numpy's float32 sgemm with
@@ -15,14 +16,14 @@ scoring are broken by the lower id.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
-MARGIN = 32  # candidates kept per row beyond k; rows that need more are recomputed whole (`_recompute_rows`)
 _COLS = 8192  # columns per tile: a 4096 x 8192 tile is 64 MB in bfloat16, 128 MB in float32
+_FIRST = 2048  # columns of a row block's first tile, which sets the first thresholds
 _U32, _U64, _UBF16 = 2.0 ** -24, 2.0 ** -53, 2.0 ** -8  # unit roundoffs
 _TINY = 2.0 ** -100  # covers flush-to-zero of subnormal inputs, products and sums (each < 2**-126)
 
@@ -30,26 +31,6 @@ _TINY = 2.0 ** -100  # covers flush-to-zero of subnormal inputs, products and su
 def _gamma(n: int, u: float) -> float:
     """Higham's gamma_n = n u / (1 - n u): bounds the relative error of any n-term floating-point sum."""
     return n * u / (1 - n * u)
-
-
-class _TopK:
-    """The k largest values per row and their column ids, kept in faiss's C++ heaps (`HeapArray::addn`: one
-    comparison per value, OpenMP over rows; the same heaps faiss's flat search fills)."""
-
-    def __init__(self, rows: int, k: int):
-        self.val = np.empty((rows, k), dtype=np.float32)
-        self.ids = np.empty((rows, k), dtype=np.int64)
-        heap = self.heap = faiss.float_minheap_array_t()
-        heap.nh, heap.k = rows, k
-        heap.val, heap.ids = faiss.swig_ptr(self.val), faiss.swig_ptr(self.ids)
-        heap.heapify()
-
-    def add(self, block: np.ndarray, row0: int, col0: int) -> None:
-        self.heap.addn(block.shape[1], faiss.swig_ptr(block), col0, row0, block.shape[0])
-
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        self.heap.reorder()  # each row sorted, best first
-        return self.val, self.ids
 
 
 def _norms(x: np.ndarray) -> np.ndarray:
@@ -60,8 +41,14 @@ def _norms(x: np.ndarray) -> np.ndarray:
     return out * (1 + 1e-12)
 
 
+def _down32(t: np.ndarray) -> np.ndarray:
+    """float64 -> the largest float32 not above it (a threshold that keeps everything the float64 one keeps)."""
+    t32 = t.astype(np.float32)
+    return np.where(t32.astype(np.float64) > t, np.nextafter(t32, np.float32(-np.inf)), t32)
+
+
 class _Fp32Product:
-    """Approximate scores from numpy's float32 sgemm (any kernel, any summation order).
+    """Approximate scores from numpy's float32 sgemm (any kernel, any summation order); keys are the scores.
 
     Bound: a float32 sum of n terms errs by at most gamma_n times the sum of the terms' absolute values (Higham,
     Accuracy and Stability, 3.1), products included (n = D + 64 leaves room for a non-FMA product's rounding
@@ -80,24 +67,32 @@ class _Fp32Product:
         self.size = nq * nb.max() * (1 + 2 * eps) + _TINY  # bounds |approximate score| per query row
         self._buf = np.empty(0, dtype=np.float32)
 
-    def tile(self, rows, c0: int, c1: int) -> np.ndarray:
-        q = self.queries[rows]
-        if len(self._buf) < len(q) * (c1 - c0):  # one buffer, reused by every tile
-            self._buf = np.empty(len(q) * (c1 - c0), dtype=np.float32)
-        out = self._buf[:len(q) * (c1 - c0)].reshape(len(q), c1 - c0)
-        np.matmul(q, self.base[c0:c1].T, out=out)
+    def tile(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        n = (r1 - r0) * (c1 - c0)
+        if len(self._buf) < n:  # one buffer, reused by every tile
+            self._buf = np.empty(n, dtype=np.float32)
+        out = self._buf[:n].reshape(r1 - r0, c1 - c0)
+        np.matmul(self.queries[r0:r1], self.base[c0:c1].T, out=out)
         return out
+
+    @staticmethod
+    def key(t: np.ndarray) -> np.ndarray:
+        return _down32(t)
+
+    @staticmethod
+    def decode(keys: np.ndarray) -> np.ndarray:
+        return keys
 
 
 class _Bf16Product:
     """Approximate scores from bfloat16 inputs on oneDNN (AMX where the CPU has it), float32 accumulation,
-    bfloat16 output.
+    bfloat16 output; a tile's keys are its bfloat16 bit patterns as int16, which order positive values as the
+    values do, so a threshold test is one int16 comparison (and a row's maximum one int16 reduction).
 
     Bound, with x~, y~ the bfloat16 vectors actually used: |x.y - x~.y~| <= ||x - x~|| ||y~|| + ||x|| ||y - y~||
     (the residual norms are measured, not assumed); x~_i y~_i is exact in float32 (8 + 8 significand bits) and
     their float32 sum, in any order, errs by at most gamma_n ||x~|| ||y~||; rounding the sum to bfloat16 (round
-    to nearest even) changes it by at most u/(1-u) of the result, u = 2**-8: `rel` times |approximate score|.
-    `_select` uses both terms, plus float64's gamma_D for the canonical score."""
+    to nearest even) changes it by at most u/(1-u) of the result, u = 2**-8: `rel` times |approximate score|."""
 
     name = "bfloat16"
     rel = _UBF16 / (1 - _UBF16)
@@ -106,17 +101,17 @@ class _Bf16Product:
         import torch
 
         self.torch = torch
-        self.queries, self.qb, nq, nq_t, eq = self._prepare(queries)
-        _, self.bb, nb, nb_t, eb = self._prepare(base)
+        self.qb, nq, nq_t, eq = self._prepare(queries)
+        self.bb, nb, nb_t, eb = self._prepare(base)
         dim = queries.shape[1]
         g = _gamma(dim + 64, _U32)
         self.abs = (eq * nb_t.max() + nq * eb.max() + g * nq_t * nb_t.max() + _gamma(dim + 1, _U64) * nq * nb.max()
                     + _TINY * (dim + 64) * (1 + nq_t + nb_t.max()))
         self.size = nq_t * nb_t.max() * (1 + g) / (1 - _UBF16) + _TINY
-        self._b16, self._f32 = torch.empty(0, dtype=torch.bfloat16), np.empty(0, dtype=np.float32)
+        self._b16 = torch.empty(0, dtype=torch.bfloat16)
 
     def _prepare(self, x: np.ndarray):
-        """(x, x in bfloat16, ||x||, ||x~||, ||x - x~||), in chunks: no float64 copy of the whole space."""
+        """(x in bfloat16, ||x||, ||x~||, ||x - x~||), in chunks: no float64 copy of the whole space."""
         torch = self.torch
         xb = torch.from_numpy(x).to(torch.bfloat16)
         n, n_t, e = np.empty(len(x)), np.empty(len(x)), np.empty(len(x))
@@ -127,27 +122,34 @@ class _Bf16Product:
             n_t[i:i + 65536] = np.linalg.norm(b, axis=1)
             e[i:i + 65536] = np.linalg.norm(a - b, axis=1)
         up = 1 + 1e-12
-        return x, xb, n * up, n_t * up, e * up
+        return xb, n * up, n_t * up, e * up
 
-    def tile(self, rows, c0: int, c1: int) -> np.ndarray:
-        torch = self.torch
-        q = self.qb[rows] if isinstance(rows, slice) else self.qb[torch.from_numpy(rows)]
-        r, c = len(q), c1 - c0
-        if len(self._f32) < r * c:  # one pair of buffers, reused by every tile
-            self._b16, self._f32 = torch.empty(r * c, dtype=torch.bfloat16), np.empty(r * c, dtype=np.float32)
-        out16 = self._b16[:r * c].view(r, c)
-        torch.matmul(q, self.bb[c0:c1].T, out=out16)
-        out = self._f32[:r * c].reshape(r, c)
-        torch.from_numpy(out).copy_(out16)  # exact: every bfloat16 is a float32
-        return out
+    def tile(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        n = (r1 - r0) * (c1 - c0)
+        if len(self._b16) < n:  # one buffer, reused by every tile
+            self._b16 = self.torch.empty(n, dtype=self.torch.bfloat16)
+        out = self._b16[:n].view(r1 - r0, c1 - c0)
+        self.torch.matmul(self.qb[r0:r1], self.bb[c0:c1].T, out=out)
+        return out.view(self.torch.int16).numpy()
+
+    @staticmethod
+    def key(t: np.ndarray) -> np.ndarray:
+        """The int16 key every score >= t reaches: t rounded down to bfloat16; for t <= 0 the least key (all
+        pass: negative scores' keys do not follow their values)."""
+        t32 = _down32(np.maximum(t, 0.0))
+        k = (t32.view(np.int32) >> 16).astype(np.int16)  # truncating a positive float rounds it down
+        return np.where(t > 0, k, np.int16(-32768))
+
+    @staticmethod
+    def decode(keys: np.ndarray) -> np.ndarray:
+        return (keys.astype(np.int32) << 16).view(np.float32)  # exact: every bfloat16 is a float32
 
 
 def bf16_available() -> bool:
     """True where the CPU has bfloat16 units (AMX or AVX512_BF16) and a bfloat16 product keeps its bound.
 
-    The check runs a small product with awkward inputs (wide magnitudes, cancellation) against float64, so a
-    library or CPU that rounded otherwise than `_Bf16Product` assumes falls back to float32 instead of being
-    trusted."""
+    The check runs a small product with awkward inputs (magnitudes over 7 decades) against float64, so a library
+    or CPU that rounded otherwise than `_Bf16Product` assumes falls back to float32 instead of being trusted."""
     global _BF16_OK
     if _BF16_OK is None:
         _BF16_OK = False
@@ -157,10 +159,9 @@ def bf16_available() -> bool:
             if torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported():
                 rng = np.random.default_rng(0)
                 x = (rng.standard_normal((300, 300)) * np.exp(rng.uniform(-8, 8, (300, 1)))).astype(np.float32)
-                y = np.concatenate([x[:100] * -1.0001, rng.standard_normal((200, 300)).astype(np.float32)])
-                y = y.astype(np.float32)
+                y = (x[::-1] + 0.01 * rng.standard_normal((300, 300))).astype(np.float32)
                 p = _Bf16Product(x, y)
-                approx = p.tile(slice(0, 300), 0, 300).astype(np.float64)
+                approx = p.decode(p.tile(0, 300, 0, 300)).astype(np.float64)
                 exact = x.astype(np.float64) @ y.astype(np.float64).T
                 _BF16_OK = bool((np.abs(approx - exact) <= p.abs[:, None] + p.rel * np.abs(approx)).all())
         except Exception:  # no torch build with oneDNN: the float32 path is always there
@@ -194,109 +195,181 @@ class Ranking:
     Plain search: scale 1, no offset; CSLS: scale 2, offset r_S (the base side's mean neighbourhood similarity)."""
 
     k: int
-    scale: float = 1.0
+    scale: float = 1.0  # 1 or 2: doubling is exact in floating point
     offset: np.ndarray | None = None  # float64, one per base vector
 
-
-def search(queries: np.ndarray, base: np.ndarray, rankings: list[Ranking], *, batch: int = 4096,
-           precision: str = "auto", progress: bool = False, desc: str = "search"
-           ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(values, ids) per ranking, each (len(queries), min(k, len(base))), best first: exact, in one pass over the
-    similarity matrix whatever the number of rankings. `precision` picks the first pass: "bf16", "fp32", or
-    "auto" (bfloat16 where `bf16_available`); the result is the same for all three."""
-    assert all(r.scale == 1.0 and r.offset is None for r in rankings[:-1]), "a transformed ranking goes last"
-    if precision == "auto":
-        precision = "bf16" if bf16_available() else "fp32"
-    product = (_Bf16Product if precision == "bf16" else _Fp32Product)(queries, base)
-    nq, nb = len(queries), len(base)
-    plans = []
-    for r in rankings:
-        k = min(r.k, nb)
-        keep = min(k + MARGIN, nb)
-        off32 = None if r.offset is None else np.asarray(r.offset, dtype=np.float32)
-        plans.append((r, k, keep, _TopK(nq, keep), off32))
-    rows = max(batch, 1)
-    for r0 in tqdm(range(0, nq, rows), desc=desc, disable=not progress, unit="block"):
-        for c0 in range(0, nb, _COLS):
-            c1 = min(c0 + _COLS, nb)
-            tile = product.tile(slice(r0, r0 + rows), c0, c1)
-            for r, _, _, heap, off32 in plans:
-                _transform(tile, r, off32, c0, c1)
-                heap.add(tile, r0, c0)
-    return [_select(queries, base, product, r, k, keep, heap, off32) for r, k, keep, heap, off32 in plans]
+    def __post_init__(self):
+        assert self.scale in (1.0, 2.0)
 
 
-def _transform(tile: np.ndarray, r: Ranking, off32, c0: int, c1: int) -> None:
-    """tile <- scale * tile - offset, in place, in float32 (one rounding: scale is a power of 2, so the product is
-    exact); torch's in-place ops use all threads, numpy's one."""
-    if r.scale == 1.0 and off32 is None:
-        return
-    import torch
+class _Rows:
+    """One ranking's running state for a slice of query rows: the k best approximate values so far, the
+    candidate threshold they imply, and the (row, column, value) entries at or above it when seen.
 
-    t = torch.from_numpy(tile)
-    if r.scale != 1.0:
-        t.mul_(r.scale)
-    if off32 is not None:
-        t.sub_(torch.from_numpy(off32[c0:c1]))
+    With |v~ - v| <= a + b|v~| (b < 1), f(v~) = v~ + a + b|v~| and g(v~) = v~ - a - b|v~| bound the exact value
+    and both rise with v~. The k best approximate entries all have exact values >= g(v~_k), so an entry with
+    f(v~) < g(v~_k) is beaten by k others and cannot be in the exact top k: only entries with
+    v~ >= t = f^-1(g(v~_k)) are kept. v~_k only rises as tiles come in, so an earlier t is never too high."""
+
+    def __init__(self, rank: Ranking, k: int, a: np.ndarray, b: float, off32, size: np.ndarray):
+        self.rank, self.k, self.a, self.b, self.off32 = rank, k, a, b, off32
+        if off32 is not None:  # see `_consume`; size bounds |approximate dot| per row
+            self.slack = 2.0 ** -22 * (rank.scale * size + float(np.abs(off32).max())) + _TINY
+        self.best = np.full((len(a), k), -np.inf, dtype=np.float32)
+        self.t = np.full(len(a), -np.inf)
+        self.t32 = _down32(self.t)
+        self.kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def values(self, s: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """The ranking's approximate values from approximate dot products: float32, one rounding."""
+        if self.off32 is None:
+            return s
+        return np.float32(self.rank.scale) * s - self.off32[cols]
+
+    def threshold(self, rows=slice(None)) -> None:
+        vk = self.best[rows, self.k - 1].astype(np.float64)
+        a = self.a[rows]
+        g = vk - a - self.b * np.abs(vk)
+        with np.errstate(invalid="ignore"):
+            t = np.where(g - a >= 0, (g - a) / (1 + self.b), (g - a) / (1 - self.b))
+        t = t - 1e-12 * (1 + np.abs(t))  # round down: float64's own rounding never drops a candidate
+        self.t[rows], self.t32[rows] = t, _down32(t)
+
+    def first(self, v: np.ndarray, c0: int) -> None:
+        """The first tile (every row, all values): the k best by partial sort, then everything above t."""
+        top = -np.partition(-v, self.k - 1, axis=1)[:, :self.k] if v.shape[1] > self.k else v.copy()
+        self.best[:] = -np.sort(-top, axis=1)
+        self.threshold()
+        flat = np.flatnonzero(v >= self.t32[:, None])
+        self.kept.append((flat // v.shape[1], flat % v.shape[1] + c0, v.ravel()[flat]))
+
+    def add(self, rows: np.ndarray, cols: np.ndarray, s: np.ndarray) -> None:
+        """Entries that passed a tile's key test: keep those above t, fold them into the k best."""
+        v = self.values(s, cols)
+        ok = v >= self.t32[rows]
+        if not ok.any():
+            return
+        rows, cols, v = rows[ok], cols[ok], v[ok]
+        self.kept.append((rows, cols, v))
+        u = np.unique(rows)
+        r = np.concatenate([np.repeat(u, self.k), rows])
+        x = np.concatenate([self.best[u].ravel(), v])
+        order = np.lexsort((-x, r))
+        starts = np.searchsorted(r[order], u)
+        self.best[u] = x[order[starts[:, None] + np.arange(self.k)]]
+        self.threshold(u)
+
+    def candidates(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row, column) of every kept entry still above the final threshold."""
+        rows, cols, v = (np.concatenate(x) for x in zip(*self.kept))
+        ok = v >= self.t32[rows]
+        return rows[ok], cols[ok]
 
 
 def _bounds(product, r: Ranking, off32) -> tuple[np.ndarray, float]:
     """(a, b): |approximate ranking value v - exact value| <= a[row] + b |v|."""
-    if r.scale == 1.0 and r.offset is None:
+    if r.offset is None and r.scale == 1.0:
         return product.abs + 1e-12, product.rel
-    # v = fl32(scale * s~ - fl32(offset)); |s~ - s| <= abs + rel |s~| <= abs + rel size
+    # v = fl32(scale * s~ - fl32(offset)), s~ within abs + rel |s~| <= abs + rel size of the exact dot
     off_err = 0.0 if r.offset is None else float(np.abs(off32.astype(np.float64) - r.offset).max())
-    a = abs(r.scale) * (product.abs + product.rel * product.size) + off_err + 1e-12
+    a = r.scale * (product.abs + product.rel * product.size) + off_err + 1e-12
     return a, _U32 / (1 - _U32)
 
 
-def _select(queries, base, product, r: Ranking, k: int, keep: int, heap: _TopK, off32):
-    """The exact top k of every row from its approximate best `keep`.
+def search(queries: np.ndarray, base: np.ndarray, rankings: list[Ranking], *, batch: int = 4096,
+           precision: str = "auto", progress: bool = False, desc: str = "search", threads: int | None = None
+           ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(values, ids) per ranking, each (len(queries), min(k, len(base))), best first: exact, in one pass over the
+    similarity matrix whatever the number of rankings (at most one with an offset). `precision` picks the first
+    pass: "bf16", "fp32", or "auto" (bfloat16 where `bf16_available`); the result is the same for all three."""
+    import torch
 
-    With |v~ - v| <= a + b|v~| (b < 1), f(v~) = v~ + a + b|v~| and g(v~) = v~ - a - b|v~| bound the exact value
-    and both rise with v~. The row's k best approximate entries all have exact values >= g(v~_k), so an entry
-    with f(v~) < g(v~_k) is beaten by k others and cannot be in the exact top k: the candidates are the entries
-    with v~ >= t = f^-1(g(v~_k)). The list holds them all when its last value is below t (or it holds the whole
-    row); other rows are recomputed whole against the same t."""
-    vals, ids = heap.result()
-    nb = len(base)
-    a, b = _bounds(product, r, off32)
-    vk = vals[:, k - 1].astype(np.float64)
-    g = vk - a - b * np.abs(vk)
-    t = np.where(g - a >= 0, (g - a) / (1 + b), (g - a) / (1 - b))
-    t = t - 1e-12 * (1 + np.abs(t))  # round the threshold down: float64's own rounding keeps candidates
-    t32 = t.astype(np.float32)
-    t32 = np.where(t32.astype(np.float64) > t, np.nextafter(t32, np.float32(-np.inf)), t32)
-    complete = np.full(len(vals), True) if keep >= nb else vals[:, keep - 1] < t32
-    mask = (vals >= t32[:, None]) & complete[:, None]
-    rows_c, cols_c = np.nonzero(mask)
-    pair_rows, pair_ids = [rows_c], [ids[rows_c, cols_c]]
-    redo = np.flatnonzero(~complete)
-    if len(redo):
-        rr, ii = _recompute_rows(product, r, off32, redo, t32[redo], nb)
-        pair_rows.append(rr); pair_ids.append(ii)
-    rows_all, ids_all = np.concatenate(pair_rows), np.concatenate(pair_ids)
-    exact = canonical_dots(queries, base, rows_all, ids_all)
+    if precision == "auto":
+        precision = "bf16" if bf16_available() else "fp32"
+    assert sum(r.offset is not None for r in rankings) <= 1
+    nq, nb = len(queries), len(base)
+    # base columns in offset order: a tile's offsets then span a narrow range, so its key test is tight
+    offset = next((r.offset for r in rankings if r.offset is not None), None)
+    perm = np.argsort(offset, kind="stable") if offset is not None else None
+    base_p = base if perm is None else base[perm]
+    product = (_Bf16Product if precision == "bf16" else _Fp32Product)(queries, base_p)
+    del base_p  # the float32 product keeps its own reference; the bfloat16 one its bfloat16 copy
+    ks = [min(r.k, nb) for r in rankings]
+    offs = [None if r.offset is None else np.asarray(r.offset[perm], dtype=np.float32) for r in rankings]
+    bounds = [_bounds(product, r, o) for r, o in zip(rankings, offs)]
+    rows = max(batch, 1)
+    threads = threads or torch.get_num_threads()
+    found: list[list] = [[] for _ in rankings]
+    with ThreadPoolExecutor(threads) as pool:
+        for r0 in tqdm(range(0, nq, rows), desc=desc, disable=not progress, unit="block"):
+            r1 = min(r0 + rows, nq)
+            # row slices, one per thread: numpy's reductions run on one core each
+            cuts = np.linspace(r0, r1, min(threads, r1 - r0) + 1).astype(int)
+            parts = [[_Rows(r, k, a[p0:p1], b, o, product.size[p0:p1])
+                      for r, k, (a, b), o in zip(rankings, ks, bounds, offs)]
+                     for p0, p1 in zip(cuts[:-1], cuts[1:])]
+            w0 = min(nb, max(_FIRST, max(ks)))
+            keys = product.tile(r0, r1, 0, w0)
+            list(pool.map(lambda p: _first(product, keys, p[0] - r0, p[1] - r0, p[2]),
+                          zip(cuts[:-1], cuts[1:], parts)))
+            for c0 in range(w0, nb, _COLS):
+                c1 = min(c0 + _COLS, nb)
+                keys = product.tile(r0, r1, c0, c1)
+                list(pool.map(lambda p: _consume(product, keys, p[0] - r0, p[1] - r0, p[2], c0, c1),
+                              zip(cuts[:-1], cuts[1:], parts)))
+            for p0, part in zip(cuts[:-1], parts):
+                for i, st in enumerate(part):
+                    rr, cc = st.candidates()
+                    found[i].append((rr + p0, cc))
+    out = []
+    for i, (r, k) in enumerate(zip(rankings, ks)):
+        rows_all = np.concatenate([x for x, _ in found[i]]).astype(np.int64)
+        ids_all = np.concatenate([y for _, y in found[i]]).astype(np.int64)
+        if perm is not None:
+            ids_all = perm[ids_all]
+        out.append(_exact_top(queries, base, r, k, rows_all, ids_all, nq))
+    return out
+
+
+def _first(product, keys: np.ndarray, a: int, b: int, states: list[_Rows]) -> None:
+    s = product.decode(keys[a:b])
+    for st in states:
+        st.first(st.values(s, np.arange(s.shape[1])), 0)
+
+
+def _consume(product, keys: np.ndarray, a: int, b: int, states: list[_Rows], c0: int, c1: int) -> None:
+    """One tile for one row slice: rows whose maximum key reaches the lowest threshold of any ranking are
+    compared entry by entry; their passing entries go to every ranking."""
+    block = keys[a:b]
+    tau = np.full(b - a, np.inf)
+    for st in states:
+        t = st.t32.astype(np.float64)  # what `add` compares with
+        if st.off32 is not None:
+            # fl32(scale s - c) >= t needs scale s - c >= t - u32 |scale s - c| (one rounding), so
+            # s >= (t + least c of the tile - slack) / scale, slack >= u32 (scale |s| + |c|)
+            t = (t + float(st.off32[c0:c1].min()) - st.slack) / st.rank.scale
+            t = t - 1e-12 * (1 + np.abs(t))
+        tau = np.minimum(tau, t)
+    kt = product.key(tau)
+    hit = np.flatnonzero(block.max(axis=1) >= kt)
+    if not len(hit):
+        return
+    sub = block[hit]
+    flat = np.flatnonzero(sub >= kt[hit, None])
+    rows, cols = hit[flat // sub.shape[1]], flat % sub.shape[1] + c0
+    s = product.decode(sub.ravel()[flat])
+    for st in states:
+        st.add(rows, cols, s)
+
+
+def _exact_top(queries, base, r: Ranking, k: int, rows: np.ndarray, ids: np.ndarray, nq: int):
+    """Rescore the candidates canonically and keep each row's k best (ties: lower id)."""
+    exact = canonical_dots(queries, base, rows, ids)
     if r.scale != 1.0:
         exact *= r.scale
     if r.offset is not None:
-        exact -= r.offset[ids_all]
-    order = np.lexsort((ids_all, -exact, rows_all))
-    starts = np.concatenate([[0], np.cumsum(np.bincount(rows_all, minlength=len(vals)))[:-1]])
+        exact -= r.offset[ids]
+    order = np.lexsort((ids, -exact, rows))
+    starts = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=nq))[:-1]])
     take = order[starts[:, None] + np.arange(k)]
-    return exact[take], ids_all[take]
-
-
-def _recompute_rows(product, r: Ranking, off32, rows: np.ndarray, t32: np.ndarray, nb: int):
-    """Every (row, id) with approximate value >= the row's threshold, the rows' whole similarity rows recomputed
-    with the same first pass (rare: rows with more than `MARGIN` near-ties, duplicate vectors above all)."""
-    out_r, out_i = [], []
-    for i in range(0, len(rows), 256):
-        sub = rows[i:i + 256]
-        for c0 in range(0, nb, _COLS):
-            c1 = min(c0 + _COLS, nb)
-            tile = product.tile(sub, c0, c1)
-            _transform(tile, r, off32, c0, c1)
-            rr, cc = np.nonzero(tile >= t32[i:i + 256, None])
-            out_r.append(sub[rr]); out_i.append(cc + c0)
-    return np.concatenate(out_r), np.concatenate(out_i).astype(np.int64)
+    return exact[take], ids[take]
