@@ -174,18 +174,17 @@ _BF16_OK: bool | None = None
 
 def canonical_dots(queries: np.ndarray, base: np.ndarray, rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """queries[rows[p]] . base[ids[p]] for every pair p, the one exact score every path ends with: float64, each
-    product exact (float32 x float32 fits float64's 53 bits), summed in dimension order with one IEEE rounding per
-    addition -- so equal vectors score equal bits wherever they sit, on any hardware."""
+    product exact (float32 x float32 fits float64's 53 bits), summed by numpy's pairwise summation (`add.reduce`
+    along a contiguous row: an order fixed by the length alone) -- so equal vectors score equal bits wherever
+    they sit, whatever the BLAS or the CPU."""
     out = np.empty(len(rows))
-    chunk = 16384
+    chunk = 2048
+    prod = np.empty((min(chunk, len(rows)), queries.shape[1]))
     for p0 in range(0, len(rows), chunk):
-        q = np.ascontiguousarray(queries[rows[p0:p0 + chunk]].T, dtype=np.float64)
-        b = np.ascontiguousarray(base[ids[p0:p0 + chunk]].T, dtype=np.float64)
-        acc, tmp = np.zeros(q.shape[1]), np.empty(q.shape[1])
-        for d in range(q.shape[0]):
-            np.multiply(q[d], b[d], out=tmp)
-            acc += tmp
-        out[p0:p0 + chunk] = acc
+        r, i = rows[p0:p0 + chunk], ids[p0:p0 + chunk]
+        m = prod[:len(r)]
+        np.multiply(queries[r], base[i], out=m, dtype=np.float64)
+        np.add.reduce(m, axis=1, out=out[p0:p0 + len(r)])
     return out
 
 
@@ -251,12 +250,19 @@ class _Rows:
             return
         rows, cols, v = rows[ok], cols[ok], v[ok]
         self.kept.append((rows, cols, v))
-        u = np.unique(rows)
-        r = np.concatenate([np.repeat(u, self.k), rows])
-        x = np.concatenate([self.best[u].ravel(), v])
-        order = np.lexsort((-x, r))
-        starts = np.searchsorted(r[order], u)
-        self.best[u] = x[order[starts[:, None] + np.arange(self.k)]]
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])  # rows come sorted
+        u, counts = rows[starts], np.diff(np.r_[starts, len(rows)])
+        k = self.k
+        if counts.max() <= 128:  # a row of the k best and this tile's entries, padded; its k largest
+            m = np.full((len(u), k + counts.max()), -np.inf, dtype=np.float32)
+            m[:, :k] = self.best[u]
+            m[np.repeat(np.arange(len(u)), counts), k + np.arange(len(rows)) - np.repeat(starts, counts)] = v
+            self.best[u] = m.max(axis=1, keepdims=True) if k == 1 else -np.sort(-m, axis=1)[:, :k]
+        else:
+            r = np.concatenate([np.repeat(u, k), rows])
+            x = np.concatenate([self.best[u].ravel(), v])
+            order = np.lexsort((-x, r))
+            self.best[u] = x[order[np.searchsorted(r[order], u)[:, None] + np.arange(k)]]
         self.threshold(u)
 
     def candidates(self) -> tuple[np.ndarray, np.ndarray]:
@@ -266,12 +272,13 @@ class _Rows:
         return rows[ok], cols[ok]
 
 
-def _bounds(product, r: Ranking, off32) -> tuple[np.ndarray, float]:
-    """(a, b): |approximate ranking value v - exact value| <= a[row] + b |v|."""
+def _bounds(product, r: Ranking, offset, off32) -> tuple[np.ndarray, float]:
+    """(a, b): |approximate ranking value v - exact value| <= a[row] + b |v| (offset: float64, off32: float32,
+    both in the product's column order)."""
     if r.offset is None and r.scale == 1.0:
         return product.abs + 1e-12, product.rel
     # v = fl32(scale * s~ - fl32(offset)), s~ within abs + rel |s~| <= abs + rel size of the exact dot
-    off_err = 0.0 if r.offset is None else float(np.abs(off32.astype(np.float64) - r.offset).max())
+    off_err = 0.0 if r.offset is None else float(np.abs(off32.astype(np.float64) - offset).max())
     a = r.scale * (product.abs + product.rel * product.size) + off_err + 1e-12
     return a, _U32 / (1 - _U32)
 
@@ -296,7 +303,7 @@ def search(queries: np.ndarray, base: np.ndarray, rankings: list[Ranking], *, ba
     del base_p  # the float32 product keeps its own reference; the bfloat16 one its bfloat16 copy
     ks = [min(r.k, nb) for r in rankings]
     offs = [None if r.offset is None else np.asarray(r.offset[perm], dtype=np.float32) for r in rankings]
-    bounds = [_bounds(product, r, o) for r, o in zip(rankings, offs)]
+    bounds = [_bounds(product, r, None if o is None else r.offset[perm], o) for r, o in zip(rankings, offs)]
     rows = max(batch, 1)
     threads = threads or torch.get_num_threads()
     found: list[list] = [[] for _ in rankings]
@@ -312,11 +319,13 @@ def search(queries: np.ndarray, base: np.ndarray, rankings: list[Ranking], *, ba
             keys = product.tile(r0, r1, 0, w0)
             list(pool.map(lambda p: _first(product, keys, p[0] - r0, p[1] - r0, p[2]),
                           zip(cuts[:-1], cuts[1:], parts)))
-            for c0 in range(w0, nb, _COLS):
-                c1 = min(c0 + _COLS, nb)
+            c0 = w0
+            while c0 < nb:  # tiles double up to _COLS wide: each holds about as many entries above the
+                c1 = min(c0 + min(_COLS, c0), nb)  # thresholds as all before it together
                 keys = product.tile(r0, r1, c0, c1)
                 list(pool.map(lambda p: _consume(product, keys, p[0] - r0, p[1] - r0, p[2], c0, c1),
                               zip(cuts[:-1], cuts[1:], parts)))
+                c0 = c1
             for p0, part in zip(cuts[:-1], parts):
                 for i, st in enumerate(part):
                     rr, cc = st.candidates()
@@ -337,9 +346,12 @@ def _first(product, keys: np.ndarray, a: int, b: int, states: list[_Rows]) -> No
         st.first(st.values(s, np.arange(s.shape[1])), 0)
 
 
+_CHUNK = 1024  # columns per maximum: a row's chunk is compared entry by entry only when its maximum passes
+
+
 def _consume(product, keys: np.ndarray, a: int, b: int, states: list[_Rows], c0: int, c1: int) -> None:
-    """One tile for one row slice: rows whose maximum key reaches the lowest threshold of any ranking are
-    compared entry by entry; their passing entries go to every ranking."""
+    """One tile for one row slice: the (row, chunk) whose maximum key reaches the row's lowest threshold of any
+    ranking are compared entry by entry; their passing entries go to every ranking."""
     block = keys[a:b]
     tau = np.full(b - a, np.inf)
     for st in states:
@@ -351,13 +363,25 @@ def _consume(product, keys: np.ndarray, a: int, b: int, states: list[_Rows], c0:
             t = t - 1e-12 * (1 + np.abs(t))
         tau = np.minimum(tau, t)
     kt = product.key(tau)
-    hit = np.flatnonzero(block.max(axis=1) >= kt)
-    if not len(hit):
+    width = block.shape[1]
+    cw = min(_CHUNK, width)
+    n_chunks = -(-width // cw)
+    if width % cw:  # a last, narrower tile: pad to whole chunks (with the least key; dropped below)
+        least = -np.inf if block.dtype == np.float32 else np.iinfo(np.int16).min
+        padded = np.full((block.shape[0], n_chunks * cw), least, dtype=block.dtype)
+        padded[:, :width] = block
+        block = padded
+    chunks = block.reshape(block.shape[0], n_chunks, cw)
+    hr, hc = np.nonzero(chunks.max(axis=2) >= kt[:, None])
+    if not len(hr):
         return
-    sub = block[hit]
-    flat = np.flatnonzero(sub >= kt[hit, None])
-    rows, cols = hit[flat // sub.shape[1]], flat % sub.shape[1] + c0
-    s = product.decode(sub.ravel()[flat])
+    seg = chunks[hr, hc]  # (hits, cw)
+    flat = np.flatnonzero(seg >= kt[hr, None])
+    h = flat // cw
+    rows, cols = hr[h], hc[h] * cw + flat % cw
+    keep = cols < width
+    rows, cols, flat = rows[keep], cols[keep] + c0, flat[keep]
+    s = product.decode(seg.ravel()[flat])
     for st in states:
         st.add(rows, cols, s)
 
