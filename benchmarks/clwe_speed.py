@@ -44,8 +44,9 @@ def spaces(n: int, dim: int, noise: float, seed: int = 0):
         x = rng.standard_normal((min(20_000, n - i), dim), dtype=np.float32)
         src[i:i + len(x)] = x
         tgt[perm[i:i + len(x)]] = x + noise * rng.standard_normal(x.shape, dtype=np.float32)
-    src /= np.linalg.norm(src, axis=1, keepdims=True)
-    tgt /= np.linalg.norm(tgt, axis=1, keepdims=True)
+    for i in range(0, n, 20_000):  # row by row as before, in chunks: no temporary the size of a space
+        src[i:i + 20_000] /= np.linalg.norm(src[i:i + 20_000], axis=1, keepdims=True)
+        tgt[i:i + 20_000] /= np.linalg.norm(tgt[i:i + 20_000], axis=1, keepdims=True)
     return src, tgt, perm
 
 

@@ -123,8 +123,8 @@ class _NoisyProduct(knn._Fp32Product):
 
     E = 0.02
 
-    def __init__(self, queries, base):
-        super().__init__(queries, base)
+    def __init__(self, queries, base, perm=None):
+        super().__init__(queries, base, perm)
         self.abs = self.abs + self.E
         self.size = self.size + self.E
         rng = np.random.default_rng(len(queries) * 7919 + len(base))

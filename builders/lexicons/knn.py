@@ -33,11 +33,14 @@ def _gamma(n: int, u: float) -> float:
     return n * u / (1 - n * u)
 
 
+_ROWS = 8192  # rows per chunk when measuring norms: float64 copies of a few MB, never of a whole space
+
+
 def _norms(x: np.ndarray) -> np.ndarray:
     """Euclidean norms in float64, rounded up (1e-12 relative covers float64's own rounding)."""
     out = np.empty(len(x))
-    for i in range(0, len(x), 65536):
-        out[i:i + 65536] = np.linalg.norm(x[i:i + 65536].astype(np.float64), axis=1)
+    for i in range(0, len(x), _ROWS):
+        out[i:i + _ROWS] = np.linalg.norm(x[i:i + _ROWS].astype(np.float64), axis=1)
     return out * (1 + 1e-12)
 
 
@@ -58,8 +61,8 @@ class _Fp32Product:
     name = "float32"
     rel = 0.0  # error term proportional to |approximate score|: none (no output rounding)
 
-    def __init__(self, queries: np.ndarray, base: np.ndarray):
-        self.queries, self.base = queries, base
+    def __init__(self, queries: np.ndarray, base: np.ndarray, perm: np.ndarray | None = None):
+        self.queries, self.base = queries, base if perm is None else base[perm]  # columns in `perm` order
         nq, nb = _norms(queries), _norms(base)
         dim = queries.shape[1]
         eps = _gamma(dim + 64, _U32) + _gamma(dim + 1, _U64)
@@ -97,12 +100,14 @@ class _Bf16Product:
     name = "bfloat16"
     rel = _UBF16 / (1 - _UBF16)
 
-    def __init__(self, queries: np.ndarray, base: np.ndarray):
+    def __init__(self, queries: np.ndarray, base: np.ndarray, perm: np.ndarray | None = None):
         import torch
 
         self.torch = torch
         self.qb, nq, nq_t, eq = self._prepare(queries)
-        self.bb, nb, nb_t, eb = self._prepare(base)
+        self.bb, nb, nb_t, eb = self._prepare(base)  # only the base's largest norms are used: order-free
+        if perm is not None:  # columns in `perm` order
+            self.bb = self.bb[torch.from_numpy(perm)]
         dim = queries.shape[1]
         g = _gamma(dim + 64, _U32)
         self.abs = (eq * nb_t.max() + nq * eb.max() + g * nq_t * nb_t.max() + _gamma(dim + 1, _U64) * nq * nb.max()
@@ -115,12 +120,12 @@ class _Bf16Product:
         torch = self.torch
         xb = torch.from_numpy(x).to(torch.bfloat16)
         n, n_t, e = np.empty(len(x)), np.empty(len(x)), np.empty(len(x))
-        for i in range(0, len(x), 65536):
-            a = x[i:i + 65536].astype(np.float64)
-            b = xb[i:i + 65536].to(torch.float64).numpy()
-            n[i:i + 65536] = np.linalg.norm(a, axis=1)
-            n_t[i:i + 65536] = np.linalg.norm(b, axis=1)
-            e[i:i + 65536] = np.linalg.norm(a - b, axis=1)
+        for i in range(0, len(x), _ROWS):
+            a = x[i:i + _ROWS].astype(np.float64)
+            b = xb[i:i + _ROWS].to(torch.float64).numpy()
+            n[i:i + _ROWS] = np.linalg.norm(a, axis=1)
+            n_t[i:i + _ROWS] = np.linalg.norm(b, axis=1)
+            e[i:i + _ROWS] = np.linalg.norm(a - b, axis=1)
         up = 1 + 1e-12
         return xb, n * up, n_t * up, e * up
 
@@ -298,9 +303,7 @@ def search(queries: np.ndarray, base: np.ndarray, rankings: list[Ranking], *, ba
     # base columns in offset order: a tile's offsets then span a narrow range, so its key test is tight
     offset = next((r.offset for r in rankings if r.offset is not None), None)
     perm = np.argsort(offset, kind="stable") if offset is not None else None
-    base_p = base if perm is None else base[perm]
-    product = (_Bf16Product if precision == "bf16" else _Fp32Product)(queries, base_p)
-    del base_p  # the float32 product keeps its own reference; the bfloat16 one its bfloat16 copy
+    product = (_Bf16Product if precision == "bf16" else _Fp32Product)(queries, base, perm)
     ks = [min(r.k, nb) for r in rankings]
     offs = [None if r.offset is None else np.asarray(r.offset[perm], dtype=np.float32) for r in rankings]
     bounds = [_bounds(product, r, None if o is None else r.offset[perm], o) for r, o in zip(rankings, offs)]
