@@ -50,6 +50,9 @@ def main(argv=None) -> int:
     p.add_argument("--eval-queries", type=int, default=200)
     p.add_argument("--eval-docs", type=int, default=1000)
     p.add_argument("--skip-training", action="store_true", help="base models only (the cost of CS queries)")
+    p.add_argument("--train-bases", help="comma-separated bases (MiniLM, me5-small) that get the trained arms "
+                                         "(default: all); with evaluate's only-missing results, a later run with "
+                                         "more bases redoes no finished work")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "codeswitched_queries"))
     args = p.parse_args(argv)
 
@@ -81,12 +84,15 @@ def main(argv=None) -> int:
     bases = {"MiniLM": minilm_path()}
     if args.me5:
         bases["me5-small"] = args.me5
+    train_bases = set(bases) if args.train_bases is None else {x.strip() for x in args.train_bases.split(",")}
+    if not train_bases <= {"MiniLM", "me5-small"}:
+        p.error(f"--train-bases: '{args.train_bases}' (choose from MiniLM, me5-small)")
     config = ROOT / "configs" / "demo" / "bi-encoder.yaml"
     scores: dict = {}
     timings: dict = {}
     for label, base in bases.items():
         models = {"base (no fine-tuning)": base}
-        trained = () if args.skip_training else (("English-trained", "zero-shot"),
+        trained = () if args.skip_training or label not in train_bases else (("English-trained", "zero-shot"),
                                                  ("code-switched-trained", cs_variant))
         for setup, variant in trained:
             out = work / "models" / f"{label}-{variant}"
@@ -118,11 +124,26 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{out}.md").write_text(table + "\n" + info + "\n", encoding="utf-8")
+    runs = earlier_runs(Path(f"{out}.json"), vars(args))
+    runs.append({"timings": timings, "info": info, "trained": [] if args.skip_training else sorted(train_bases & set(bases))})
     Path(f"{out}.json").write_text(json.dumps({"scores": scores, "subsets": subsets, "timings": timings,
                                                "switch": manifest["subsets"], "settings": vars(args),
-                                               "info": info}, indent=1) + "\n", encoding="utf-8")
+                                               "info": info, "runs": runs}, indent=1) + "\n", encoding="utf-8")
     print(table + "\n" + info)
     return 0
+
+
+STAGING = ("me5", "train_bases", "skip_training", "out")  # settings a staged run may change
+
+
+def earlier_runs(path: Path, settings: dict) -> list[dict]:
+    """The timings of earlier stages of the same benchmark (same data/training settings) that wrote `path`: a
+    staged run reuses their models and results, so its own timings alone would hide that work."""
+    if not path.exists():
+        return []
+    prev = json.loads(path.read_text(encoding="utf-8"))
+    same = all(prev.get("settings", {}).get(k) == v for k, v in settings.items() if k not in STAGING)
+    return prev.get("runs", []) if same else []
 
 
 def render(scores: dict, subsets: list[str], manifest: dict) -> str:

@@ -6,7 +6,7 @@ with its default sampler (random batches) and with the same length grouping as o
 `LengthGroupedBatchSampler` on the same token lengths, passed as ST's `batch_sampler` callable), so the two ratios
 separate what length grouping buys from what the rest of our loop buys. Prints pairs/s for all three, both ratios
 side by side, the training-loss curves (mean per window of steps) and the BCE of the final models on the same
-held-out pairs.
+held-out pairs, and each arm's load average before and after it (`--order` changes the order the arms run in).
 
     python benchmarks/train_speed.py                    # DDTP pairs from the raw-data cache, all-MiniLM-L6-v2 body, CPU
     python benchmarks/train_speed.py --steps 60 --batch-size 32 --max-length 256 --threads 1
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -153,7 +154,12 @@ def main(argv=None) -> int:
     p.add_argument("--no-grouping", action="store_true", help="ablation: our loop without length grouping")
     p.add_argument("--window", type=int, default=10, help="steps per loss-curve window")
     p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--order", default="st,st-grouped,ours",
+                   help="the order the three arms run in (a second run in another order shows order effects)")
     args = p.parse_args(argv)
+    order = [x.strip() for x in args.order.split(",") if x.strip()]
+    if sorted(order) != ["ours", "st", "st-grouped"]:
+        p.error(f"--order: '{args.order}' must name ours, st and st-grouped once each")
 
     import torch
 
@@ -173,9 +179,15 @@ def main(argv=None) -> int:
         else:
             base = args.model
         device = "cuda" if torch.cuda.is_available() and not args.cpu else "cpu"
-        st = run_st(args, base, data, work, eval_rows)
-        st_grouped = run_st(args, base, data, work, eval_rows, grouped=True)
-        ours = run_ours(args, base, data, work, eval_rows)
+        arms = {"st": lambda: run_st(args, base, data, work, eval_rows),
+                "st-grouped": lambda: run_st(args, base, data, work, eval_rows, grouped=True),
+                "ours": lambda: run_ours(args, base, data, work, eval_rows)}
+        runs = {}
+        for name in order:  # each arm's 1-minute load average before and after: contention shows per arm
+            before = os.getloadavg()[0]
+            runs[name] = arms[name]()
+            runs[name]["load_1min"] = [round(before, 2), round(os.getloadavg()[0], 2)]
+        ours, st, st_grouped = runs["ours"], runs["st"], runs["st-grouped"]
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -202,13 +214,13 @@ def main(argv=None) -> int:
     if ours["heldout_bce"] is not None:
         print(f"held-out BCE ({len(eval_rows)} pairs): ours {ours['heldout_bce']:.4f}   ST {st['heldout_bce']:.4f}   "
               f"ST grouped {st_grouped['heldout_bce']:.4f}")
-    import os
-
+    print("1-minute load average before/after each arm: "
+          + "   ".join(f"{name} {runs[name]['load_1min'][0]:.2f}/{runs[name]['load_1min'][1]:.2f}" for name in order))
     print(f"machine load (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}, cpus {os.cpu_count()}")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "device": device, "ours": ours, "st": st,
                                                "st_grouped": st_grouped, "ratio": ratio,
-                                               "ratio_vs_grouped": ratio_grouped}, indent=2))
+                                               "ratio_vs_grouped": ratio_grouped, "order": order}, indent=2))
     return 0
 
 
