@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from csir.argparser import CsirArgumentParser  # noqa: E402
+from csir.atomic import atomic_file  # noqa: E402
 
 
 def csir(*argv) -> None:
@@ -117,22 +118,28 @@ def main(argv=None) -> int:
                 for s in subsets}
     table = render(scores, subsets, manifest)
     wall = time.time() - t0
+    out = Path(args.out)
+    # a committed results file names no folder of the machine that ran it (only the folder names)
+    settings = {k: Path(v).name if k in PATHS and v else v for k, v in vars(args).items()}
+    runs = earlier_runs(Path(f"{out}.json"), settings)
     info = (f"{args.train_queries} training queries x 5 rows, {args.steps} steps of batch {args.batch_size}, max "
             f"length {args.max_length}; {args.eval_queries} held-out queries over {args.eval_docs} passages; "
             f"wall {wall / 60:.1f} min; load average at the end {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
             f"on {os.cpu_count()} cores")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Path(f"{out}.md").write_text(table + "\n" + info + "\n", encoding="utf-8")
-    runs = earlier_runs(Path(f"{out}.json"), vars(args))
-    runs.append({"timings": timings, "info": info, "trained": [] if args.skip_training else sorted(train_bases & set(bases))})
-    Path(f"{out}.json").write_text(json.dumps({"scores": scores, "subsets": subsets, "timings": timings,
-                                               "switch": manifest["subsets"], "settings": vars(args),
-                                               "info": info, "runs": runs}, indent=1) + "\n", encoding="utf-8")
+    if runs:
+        info += f" (this run; {len(runs)} earlier staged run(s) did the rest, their timings are in the JSON)"
+    runs.append({"timings": timings, "info": info,
+                 "trained": [] if args.skip_training else sorted(train_bases & set(bases))})
+    with atomic_file(f"{out}.md") as fh:
+        fh.write(table + "\n" + info + "\n")
+    with atomic_file(f"{out}.json") as fh:
+        fh.write(json.dumps({"scores": scores, "subsets": subsets, "timings": timings, "switch": manifest["subsets"],
+                             "settings": settings, "info": info, "runs": runs}, indent=1) + "\n")
     print(table + "\n" + info)
     return 0
 
 
+PATHS = ("work", "me5", "ddtp_dir", "out")
 STAGING = ("me5", "train_bases", "skip_training", "out")  # settings a staged run may change
 
 
@@ -142,7 +149,8 @@ def earlier_runs(path: Path, settings: dict) -> list[dict]:
     if not path.exists():
         return []
     prev = json.loads(path.read_text(encoding="utf-8"))
-    same = all(prev.get("settings", {}).get(k) == v for k, v in settings.items() if k not in STAGING)
+    old = {k: Path(v).name if k in PATHS and v else v for k, v in prev.get("settings", {}).items()}
+    same = all(old.get(k) == v for k, v in settings.items() if k not in STAGING)
     return prev.get("runs", []) if same else []
 
 
