@@ -91,6 +91,7 @@ def main(argv=None) -> int:
     config = ROOT / "configs" / "demo" / "bi-encoder.yaml"
     scores: dict = {}
     timings: dict = {}
+    losses: dict = {}  # training loss per logged step: the trained arms must visibly learn
     for label, base in bases.items():
         models = {"base (no fine-tuning)": base}
         trained = () if args.skip_training or label not in train_bases else (("English-trained", "zero-shot"),
@@ -105,6 +106,8 @@ def main(argv=None) -> int:
                      max(1, args.steps // 10), "--model_name", f"{label}-{variant}")
                 timings[f"train {label} {variant}"] = round(time.time() - t)
             models[setup] = out
+            state = json.loads((out / "trainer_state.json").read_text(encoding="utf-8"))
+            losses.setdefault(label, {})[setup] = [(e["step"], e["loss"]) for e in state["log_history"]]
         for setup, model in models.items():
             name = f"{label}-{setup.split()[0]}"
             res = work / "results"
@@ -134,7 +137,8 @@ def main(argv=None) -> int:
         fh.write(table + "\n" + info + "\n")
     with atomic_file(f"{out}.json") as fh:
         fh.write(json.dumps({"scores": scores, "subsets": subsets, "timings": timings, "switch": manifest["subsets"],
-                             "settings": settings, "info": info, "runs": runs}, indent=1) + "\n")
+                             "settings": settings, "info": info, "training_loss": losses,
+                             "runs": runs}, indent=1) + "\n")
     print(table + "\n" + info)
     return 0
 
