@@ -26,8 +26,13 @@ import datasets
 import pyarrow.compute as pc
 
 from builders.lexicons.base import Lexicon
-from builders.sources.pairs import rng_for
+from builders.sources.pairs import rng_for, seed_for
 from csir.errors import CsirError
+
+try:  # the compiled inner loop of BL-CS top-1 (setup.py builds it when a C compiler is there); same output
+    from builders import _cswitch
+except ImportError:  # pragma: no cover - depends on the install
+    _cswitch = None
 
 VARIANTS = ("zero-shot", "bl-cs", "ml-cs", "wiki-cs")
 # Treebank-style word tokens: hyphenated words stay whole ("well-known"); clitics split off as Treebank does
@@ -40,6 +45,15 @@ _FAST_RE = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
 
 def is_content(token: str) -> bool:
     return token[0].isalnum() and token.lower() not in ("n't", "n’t") and not token.replace("-", "").isdigit()
+
+
+def _clitics(span: str) -> list[tuple[int, int, str]]:
+    """Content tokens of one _FAST_RE span with an apostrophe, split the Treebank way: (start, end, lower-cased)."""
+    return [(m.start(), m.end(), m.group().lower()) for m in WORD_RE.finditer(span) if is_content(m.group())]
+
+
+def _seed_of(key: tuple) -> int:
+    return seed_for(*key)
 
 
 @dataclass
@@ -87,6 +101,7 @@ class CodeSwitchConfig:
 
 _NO_CHILDREN: dict = {}  # shared and never written: "no entry goes on from here"
 _MISS = (None, _NO_CHILDREN)
+_MISS_HEAD = (None, None)
 
 
 class _Table:
@@ -115,6 +130,21 @@ class _Table:
                 level, at = children, word
             level[at] = (targets, level.get(at, _MISS)[1])
         self.single, self.pairs = single, pairs
+        self._heads = None
+
+    def heads(self) -> dict[str, tuple]:
+        """The compiled loop's form: word -> (single[word] or None, {second word: pairs[(word, second)]} or None).
+        Made once, before datasets forks its workers, which inherit it."""
+        if self._heads is None:
+            heads = {w: (t, None) for w, t in self.single.items()}
+            for (w1, w2), node in self.pairs.items():
+                targets, seconds = heads.get(w1, _MISS_HEAD)
+                if seconds is None:
+                    seconds = {}
+                    heads[w1] = (targets, seconds)
+                seconds[w2] = node
+            self._heads = heads
+        return self._heads
 
 
 _ASCII_DIGIT = re.compile(r"[0-9]")
@@ -136,6 +166,15 @@ class CodeSwitcher:
         if config.tokenizer == "treebank":
             from nltk.tokenize import TreebankWordTokenizer
             self._treebank = TreebankWordTokenizer()
+        # sides the compiled loop does: BL-CS top-1 (the lexicon's heads), or not switched (None: only counted);
+        # ML-CS, sampled translations and NLTK tokens stay in Python
+        self._compiled_sides = {}
+        if config.tokenizer == "fast" and _cswitch is not None:
+            for side, langs in self.side_langs.items():
+                if not langs:
+                    self._compiled_sides[side] = None
+                elif len(langs) == 1 and config.translation == "top1":
+                    self._compiled_sides[side] = self.tables[langs[0]].heads()
 
     def _tokens(self, text: str) -> tuple[list[int], list[int], list[str]]:
         """Content tokens of `text`: start offsets, end offsets, lower-cased forms."""
@@ -184,6 +223,11 @@ class CodeSwitcher:
         Going left to right, each token that begins a match (the longest entry, its words separated by
         whitespace only) is switched with probability p: one draw per match, then for `sample` one draw for the
         translation; ML-CS first draws the token's language. A switched match skips the tokens it covers."""
+        if side in self._compiled_sides and _cswitch is not None:
+            low = text.lower()
+            if len(low) == len(text):
+                key = (self.config.seed, example_id, side) if epoch is None else (self.config.seed, example_id, side, epoch)
+                return _cswitch.top1(text, low, self._compiled_sides[side], self.config.p, key, _seed_of, _clitics)
         starts, ends, lowered = self._tokens(text)
         n = len(lowered)
         langs = self.side_langs[side]

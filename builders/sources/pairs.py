@@ -20,10 +20,15 @@ PAIR_FEATURES = datasets.Features({
 })
 
 
+def seed_for(*parts) -> int:
+    """The seed of `rng_for(*parts)`, for code that seeds its own generator (the compiled code-switching loop)."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
 def rng_for(*parts) -> random.Random:
     """A private RNG per (seed, id, side...): output never depends on processing order or sharding."""
-    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode("utf-8"), digest_size=8).digest()
-    return random.Random(int.from_bytes(digest, "big"))
+    return random.Random(seed_for(*parts))
 
 
 def sample_negatives(pool_size: int, positive_index: int, n: int, seed: int, key: str) -> list[int]:
