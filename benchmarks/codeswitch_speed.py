@@ -6,7 +6,8 @@ passages, in one run.
 - floor: what no implementation of the method can skip -- regex tokenization of the lower-cased text plus one
   dictionary lookup per token, no switching, one process, no datasets;
 - ours: `codeswitch_dataset` (datasets.map) at num_proc 1 and 2 with the whole lexicon (multi-word entries
-  included); then with its single-word entries only (what the reference can look up), with our tokenizer and with
+  included), with the compiled inner loop when it is built (builders/_cswitch.c) and once more at num_proc 1 on
+  the pure-Python path (what an install without a C compiler runs; same output); then with its single-word entries only (what the reference can look up), with our tokenizer and with
   `--tokenizer treebank` (NLTK's spans, as the reference): that last ratio must agree with the reference's within
   0.5 points, and the steps between the runs split the gap into tokenizer and multi-word parts.
 
@@ -34,6 +35,7 @@ import datasets
 from nltk.tokenize import TreebankWordDetokenizer, TreebankWordTokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import builders.codeswitch as codeswitch  # noqa: E402
 from builders.codeswitch import _FAST_RE, CodeSwitchConfig, CodeSwitcher, codeswitch_dataset, is_content  # noqa: E402
 from builders.fetch import default_data_dir  # noqa: E402
 from builders.lexicons import Lexicon, load_lexicon  # noqa: E402
@@ -85,9 +87,15 @@ def timed(fn, *args):
     return out, w2 - w, c2 - c
 
 
-def ours(ds: datasets.Dataset, lexicon: Lexicon, tgt: str, p: float, num_proc: int, tokenizer: str = "fast"):
-    sw = CodeSwitcher(CodeSwitchConfig(passage_langs=[tgt], p=p, seed=1, tokenizer=tokenizer), {tgt: lexicon})
-    (data, meta, stats), wall, cpu = timed(lambda: codeswitch_dataset(ds, sw, num_proc=num_proc))
+def ours(ds: datasets.Dataset, lexicon: Lexicon, tgt: str, p: float, num_proc: int, tokenizer: str = "fast",
+         compiled: bool = True):
+    built = codeswitch._cswitch
+    codeswitch._cswitch = built if compiled else None
+    try:
+        sw = CodeSwitcher(CodeSwitchConfig(passage_langs=[tgt], p=p, seed=1, tokenizer=tokenizer), {tgt: lexicon})
+        (data, meta, stats), wall, cpu = timed(lambda: codeswitch_dataset(ds, sw, num_proc=num_proc))
+    finally:
+        codeswitch._cswitch = built
     digest = hashlib.sha256(json.dumps([data.to_dict(), meta.to_dict()], ensure_ascii=False).encode()).hexdigest()
     return wall, cpu, stats["passage"]["ratio"], digest
 
@@ -113,6 +121,9 @@ def main(argv=None):
     top1 = {k: v[0][0] for k, v in single.entries.items() if v}
     print(f"{len(texts):,} passages from {ddtp}; lexicon {args.lexicon}: {len(lex):,} sources "
           f"({len(lex) - len(single):,} multi-word), {lex.num_pairs:,} pairs, loaded in {load_s:.1f} s; p={args.p}")
+    compiled = codeswitch._cswitch is not None
+    print("inner loop: " + ("compiled (builders/_cswitch.c)" if compiled else
+                            "pure Python (builders._cswitch not built: no C compiler at install)"))
     print(f"load average at start (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{os.cpu_count()} CPUs")
 
@@ -122,6 +133,8 @@ def main(argv=None):
                                      "passage": texts})
     one_s, one_cpu, one_ratio, one_digest = ours(ds, lex, args.tgt, args.p, 1)
     two_s, two_cpu, two_ratio, two_digest = ours(ds, lex, args.tgt, args.p, 2)
+    if compiled:
+        py_s, py_cpu, py_ratio, py_digest = ours(ds, lex, args.tgt, args.p, 1, compiled=False)
     sw_s, sw_cpu, sw_ratio, _ = ours(ds, single, args.tgt, args.p, 2)
     tb_s, tb_cpu, tb_ratio, _ = ours(ds, single, args.tgt, args.p, 2, "treebank")
 
@@ -130,6 +143,7 @@ def main(argv=None):
             ("floor (regex tokens + one dict lookup each, 1 process)", floor_s, floor_cpu, "–"),
             ("codeswitch-ir, num_proc=1", one_s, one_cpu, f"{one_ratio:.4f}"),
             ("codeswitch-ir, num_proc=2", two_s, two_cpu, f"{two_ratio:.4f}"),
+            *([("codeswitch-ir, num_proc=1, pure-Python path", py_s, py_cpu, f"{py_ratio:.4f}")] if compiled else []),
             ("codeswitch-ir, num_proc=2, single-word entries only", sw_s, sw_cpu, f"{sw_ratio:.4f}"),
             ("codeswitch-ir, num_proc=2, single-word entries, --tokenizer treebank", tb_s, tb_cpu, f"{tb_ratio:.4f}")]
     print("| run | seconds | CPU seconds | texts/s | realised switch ratio |")
@@ -145,8 +159,10 @@ def main(argv=None):
           f"words covered) + tokenizer {(sw_ratio - tb_ratio) * 100:+.2f} (regex spans vs Treebank, which keeps e.g. "
           f"a sentence's last word with its period except at the end of the text) + draws {(tb_ratio - ref_ratio) * 100:+.2f}; "
           f"same entries and tokenizer agree within 0.5 points: {'yes' if agree <= 0.5 else 'NO'} ({agree:.2f})")
-    print(f"output sha256 num_proc=1 {one_digest[:16]}, num_proc=2 {two_digest[:16]}: "
-          f"{'identical' if one_digest == two_digest else 'DIFFERENT'}")
+    digests = [one_digest, two_digest] + ([py_digest] if compiled else [])
+    print(f"output sha256 num_proc=1 {one_digest[:16]}, num_proc=2 {two_digest[:16]}"
+          + (f", pure-Python path {py_digest[:16]}" if compiled else "")
+          + f": {'identical' if len(set(digests)) == 1 else 'DIFFERENT'}")
     print(f"load average at end (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

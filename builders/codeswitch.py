@@ -375,14 +375,13 @@ class _BatchFn:
         return (_BatchFn, (self.switcher, self.key, self.epoch))
 
     def __call__(self, batch):
-        sw, epoch = self.switcher, self.epoch
-        result = {k: [] for side in ("query", "passage") for k in (side, f"{side}_switched", f"{side}_content",
-                                                                     f"{side}_covered")}
-        for i, ex_id in enumerate(batch["id"]):
-            for side in ("query", "passage"):
-                text, n_sw, n_ct, n_cov = sw.switch_counts(batch[side][i], ex_id, side, epoch)
-                result[side].append(text); result[f"{side}_switched"].append(n_sw)
-                result[f"{side}_content"].append(n_ct); result[f"{side}_covered"].append(n_cov)
+        """A side at a time, one C-level map each: every (id, side) has its own RNG, so the order is free."""
+        ids, result = batch["id"], {}
+        for side in ("query", "passage"):
+            rows = list(map(self.switcher.switch_counts, batch[side], ids, repeat(side), repeat(self.epoch)))
+            cols = zip(*rows) if rows else ((), (), (), ())
+            for name, col in zip((side, f"{side}_switched", f"{side}_content", f"{side}_covered"), cols):
+                result[name] = list(col)
         return result
 
 
