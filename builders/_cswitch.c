@@ -7,8 +7,85 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
+#include <string.h>
 
-static PyObject *RandomType; /* _random.Random: Random(int) seeds exactly as random.Random(int) does */
+/* Mersenne Twister as CPython's _randommodule.c has it, so that random.Random(seed).random() draws come out the
+   same (tests check it), without a Python object and call per passage and per draw. init_by_array starts from
+   init_genrand(19650218), the same for every seed: computed once. */
+#define MT_N 624
+#define MT_M 397
+static uint32_t MT_BASE[MT_N];
+
+typedef struct { uint32_t mt[MT_N]; int index; } MT;
+
+static void mt_base_init(void) {
+    MT_BASE[0] = 19650218U;
+    for (int i = 1; i < MT_N; i++) MT_BASE[i] = 1812433253U * (MT_BASE[i - 1] ^ (MT_BASE[i - 1] >> 30)) + (uint32_t)i;
+}
+
+/* random.Random(seed) for 0 <= seed < 2**64: the key is seed's 32-bit words, least significant first */
+static void mt_seed(MT *r, unsigned long long seed) {
+    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    int key_length = (seed >> 32) ? 2 : 1;
+    uint32_t *mt = r->mt;
+    memcpy(mt, MT_BASE, sizeof MT_BASE);
+    int i = 1, j = 0;
+    for (int k = MT_N > key_length ? MT_N : key_length; k; k--) {
+        mt[i] = (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1664525U)) + key[j] + (uint32_t)j;
+        i++; j++;
+        if (i >= MT_N) { mt[0] = mt[MT_N - 1]; i = 1; }
+        if (j >= key_length) j = 0;
+    }
+    for (int k = MT_N - 1; k; k--) {
+        mt[i] = (mt[i] ^ ((mt[i - 1] ^ (mt[i - 1] >> 30)) * 1566083941U)) - (uint32_t)i;
+        i++;
+        if (i >= MT_N) { mt[0] = mt[MT_N - 1]; i = 1; }
+    }
+    mt[0] = 0x80000000U;
+    r->index = MT_N;
+}
+
+static uint32_t mt_next(MT *r) {
+    static const uint32_t mag01[2] = {0x0U, 0x9908b0dfU};
+    uint32_t *mt = r->mt, y;
+    if (r->index >= MT_N) {
+        int kk;
+        for (kk = 0; kk < MT_N - MT_M; kk++) {
+            y = (mt[kk] & 0x80000000U) | (mt[kk + 1] & 0x7fffffffU);
+            mt[kk] = mt[kk + MT_M] ^ (y >> 1) ^ mag01[y & 0x1U];
+        }
+        for (; kk < MT_N - 1; kk++) {
+            y = (mt[kk] & 0x80000000U) | (mt[kk + 1] & 0x7fffffffU);
+            mt[kk] = mt[kk + (MT_M - MT_N)] ^ (y >> 1) ^ mag01[y & 0x1U];
+        }
+        y = (mt[MT_N - 1] & 0x80000000U) | (mt[0] & 0x7fffffffU);
+        mt[MT_N - 1] = mt[MT_M - 1] ^ (y >> 1) ^ mag01[y & 0x1U];
+        r->index = 0;
+    }
+    y = mt[r->index++];
+    y ^= (y >> 11);
+    y ^= (y << 7) & 0x9d2c5680U;
+    y ^= (y << 15) & 0xefc60000U;
+    y ^= (y >> 18);
+    return y;
+}
+
+static double mt_random(MT *r) {  /* random.Random.random: 53 bits from two outputs */
+    uint32_t a = mt_next(r) >> 5, b = mt_next(r) >> 6;
+    return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
+}
+
+/* seeded from seed_of(key) (an int in [0, 2**64)); 0 on success */
+static int mt_seed_from(MT *r, PyObject *seed_of, PyObject *key) {
+    PyObject *seed = PyObject_CallOneArg(seed_of, key);
+    if (!seed) return -1;
+    unsigned long long s = PyLong_AsUnsignedLongLong(seed);
+    Py_DECREF(seed);
+    if (s == (unsigned long long)-1 && PyErr_Occurred()) return -1;
+    mt_seed(r, s);
+    return 0;
+}
 
 typedef struct {
     Py_ssize_t n, cap;
@@ -152,7 +229,8 @@ static PyObject *first_target(PyObject *targets) {
    heads[word] = (targets of the one-word entry or None, {second word: trie node} or None): the lexicon table
    (CodeSwitcher._Table) keyed so that a token costs one lookup, and a token pair one more only where an entry of
    2+ words starts with the token. heads None: only count the content tokens (the side is not switched). The RNG
-   is made when the first draw is needed: _random.Random(seed_of(key)), as rng_for(*key) makes it. */
+   is seeded when the first draw is needed, with seed_of(key): the draws of random.Random(seed_of(key)), which is
+   rng_for(*key). */
 static PyObject *top1(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 7) { PyErr_SetString(PyExc_TypeError, "top1 takes 7 arguments"); return NULL; }
     PyObject *text = args[0], *low = args[1], *heads = args[2], *key = args[4], *seed_of = args[5], *clitics = args[6];
@@ -163,7 +241,9 @@ static PyObject *top1(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     double p = PyFloat_AsDouble(args[3]);
     if (p == -1.0 && PyErr_Occurred()) return NULL;
     Tokens t = {0};
-    PyObject *result = NULL, *rng = NULL, *draw = NULL, *pieces = NULL;
+    PyObject *result = NULL, *pieces = NULL;
+    MT rng;
+    int seeded = 0;
     if (tokenize(text, low, clitics, &t) < 0) goto done;
     Py_ssize_t n = t.n;
     if (heads == Py_None || n == 0 || p == 0.0) { result = Py_BuildValue("Onnn", text, (Py_ssize_t)0, n, (Py_ssize_t)0); goto done; }
@@ -197,19 +277,11 @@ static PyObject *top1(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     for (Py_ssize_t i = 0; i < n; i++) {
         if (i < free_at || !t.targets[i]) continue;
         if (p < 1.0) {
-            if (!draw) {
-                PyObject *seed = PyObject_CallOneArg(seed_of, key);
-                if (!seed) goto done;
-                rng = PyObject_CallOneArg(RandomType, seed);
-                Py_DECREF(seed);
-                if (!rng || !(draw = PyObject_GetAttrString(rng, "random"))) goto done;
+            if (!seeded) {
+                if (mt_seed_from(&rng, seed_of, key) < 0) goto done;
+                seeded = 1;
             }
-            PyObject *r = PyObject_CallNoArgs(draw);
-            if (!r) goto done;
-            double x = PyFloat_AsDouble(r);
-            Py_DECREF(r);
-            if (x == -1.0 && PyErr_Occurred()) goto done;
-            if (!(p > x)) { covered++; continue; }
+            if (!(p > mt_random(&rng))) { covered++; continue; }
         }
         Py_ssize_t m = t.span[i];
         if (!pieces && !(pieces = PyList_New(0))) goto done;
@@ -239,23 +311,37 @@ static PyObject *top1(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (!out) goto done;
     result = Py_BuildValue("Nnnn", out, switched, n, covered);
 done:
-    Py_XDECREF(draw); Py_XDECREF(rng); Py_XDECREF(pieces);
+    Py_XDECREF(pieces);
     tokens_free(&t);
     return result;
 }
 
+/* draws(seed, k) -> the first k random.Random(seed).random() values, from the MT above (for the tests) */
+static PyObject *draws(PyObject *self, PyObject *args) {
+    unsigned long long seed;
+    Py_ssize_t k;
+    if (!PyArg_ParseTuple(args, "Kn", &seed, &k)) return NULL;
+    if (k < 0) { PyErr_SetString(PyExc_ValueError, "draws: k must be >= 0"); return NULL; }
+    MT r;
+    mt_seed(&r, seed);
+    PyObject *out = PyList_New(k);
+    for (Py_ssize_t i = 0; out && i < k; i++) {
+        PyObject *x = PyFloat_FromDouble(mt_random(&r));
+        if (!x) { Py_CLEAR(out); break; }
+        PyList_SET_ITEM(out, i, x);
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"top1", (PyCFunction)(void (*)(void))top1, METH_FASTCALL, "BL-CS top-1 switching of one text (see the module)."},
+    {"draws", draws, METH_VARARGS, "The first k random.Random(seed).random() values, 0 <= seed < 2**64."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_cswitch", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__cswitch(void) {
-    PyObject *rnd = PyImport_ImportModule("_random");
-    if (!rnd) return NULL;
-    RandomType = PyObject_GetAttrString(rnd, "Random");
-    Py_DECREF(rnd);
-    if (!RandomType) return NULL;
+    mt_base_init();
     return PyModule_Create(&module);
 }

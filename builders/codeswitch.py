@@ -13,13 +13,14 @@ resumption give identical output.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import re
 from bisect import bisect_left
 from dataclasses import asdict, dataclass, field
 from itertools import accumulate, chain, compress, count, islice, repeat
-from operator import and_, gt, itemgetter, or_, truth
+from operator import and_, gt, itemgetter, ne, or_, truth
 from typing import Mapping
 
 import datasets
@@ -102,6 +103,7 @@ class CodeSwitchConfig:
 _NO_CHILDREN: dict = {}  # shared and never written: "no entry goes on from here"
 _MISS = (None, _NO_CHILDREN)
 _MISS_HEAD = (None, None)
+_NOT_COMPILED = object()
 
 
 class _Table:
@@ -212,6 +214,20 @@ class CodeSwitcher:
             elif not (tok[0].isdigit() and tok.replace("-", "").isdigit()):
                 add_s(s); add_e(e); add_w(tok)
         return starts, ends, lowered
+
+    def switch_column(self, texts: list[str], example_ids: list, side: str, epoch: int | None = None) -> list[tuple]:
+        """`switch_counts` of every row of one side. With the compiled loop the rows go through C-level maps (no
+        Python frame per row); a row whose lower-casing changes its length takes the Python path."""
+        heads = self._compiled_sides.get(side, _NOT_COMPILED)
+        if heads is _NOT_COMPILED or _cswitch is None:
+            return list(map(self.switch_counts, texts, example_ids, repeat(side), repeat(epoch)))
+        lows = list(map(str.lower, texts))
+        cfg = self.config
+        keys = (zip(repeat(cfg.seed), example_ids, repeat(side)) if epoch is None else
+                zip(repeat(cfg.seed), example_ids, repeat(side), repeat(epoch)))
+        if any(map(ne, map(len, texts), map(len, lows))):  # e.g. 'İ' -> 'i̇': tokens by the Python path
+            return [self.switch_counts(t, i, side, epoch) for t, i in zip(texts, example_ids)]
+        return list(map(_cswitch.top1, texts, lows, repeat(heads), repeat(cfg.p), keys, repeat(_seed_of), repeat(_clitics)))
 
     def switch(self, text: str, example_id, side: str, epoch: int | None = None) -> tuple[str, int, int]:
         """Return (switched text, content tokens switched, content tokens)."""
@@ -378,7 +394,7 @@ class _BatchFn:
         """A side at a time, one C-level map each: every (id, side) has its own RNG, so the order is free."""
         ids, result = batch["id"], {}
         for side in ("query", "passage"):
-            rows = list(map(self.switcher.switch_counts, batch[side], ids, repeat(side), repeat(self.epoch)))
+            rows = self.switcher.switch_column(batch[side], ids, side, self.epoch)
             cols = zip(*rows) if rows else ((), (), (), ())
             for name, col in zip((side, f"{side}_switched", f"{side}_content", f"{side}_covered"), cols):
                 result[name] = list(col)
@@ -410,10 +426,17 @@ def codeswitch_dataset(ds: datasets.Dataset, switcher: CodeSwitcher, *, num_proc
     fingerprint = hashlib.sha256(json.dumps([ds._fingerprint, switcher.config.to_dict(), switcher.lexicon_fingerprints],
                                             sort_keys=True).encode()).hexdigest()[:16]
     _REGISTRY[fingerprint] = switcher
-    mapped = ds.map(_BatchFn(switcher, fingerprint), batched=True, batch_size=1000, num_proc=num_proc if num_proc and num_proc > 1 else None,
-                    desc=desc or f"code-switching ({switcher.config.config_name()})", load_from_cache_file=False,
-                    new_fingerprint=fingerprint)
-    _REGISTRY.pop(fingerprint, None)
+    workers = num_proc if num_proc and num_proc > 1 else None
+    if workers:  # forked workers then leave the lexicon's objects alone (gc passes write to every object they visit)
+        gc.freeze()
+    try:
+        mapped = ds.map(_BatchFn(switcher, fingerprint), batched=True, batch_size=1000, num_proc=workers,
+                        desc=desc or f"code-switching ({switcher.config.config_name()})", load_from_cache_file=False,
+                        new_fingerprint=fingerprint)
+    finally:
+        _REGISTRY.pop(fingerprint, None)
+        if workers:
+            gc.unfreeze()
     data_cols = ["query", "passage"] + (["label"] if "label" in mapped.column_names else [])
     data = mapped.select_columns(data_cols)
     meta = mapped.select_columns(["id"] + [f"{side}_{k}" for side in ("query", "passage")

@@ -3,6 +3,7 @@ matches, draws and output on adversarial texts, and the golden outputs through t
 when the extension is not built)."""
 
 import json
+import random
 
 import golden_cases as gc
 import pytest
@@ -53,12 +54,28 @@ def test_compiled_loop_matches_python(text, p, seed, epoch, side):
     assert got == want
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2**32 - 1, 2**32, 2**63 + 12345, 2**64 - 1, 0x5DEECE66D1234567])
+def test_compiled_rng_draws_as_random_random(seed):
+    rng = random.Random(seed)
+    assert accel.draws(seed, 1500) == [rng.random() for _ in range(1500)]  # crosses several state refills
+
+
 def test_compiled_loop_is_used_for_bl_cs_top1():
     sw = CodeSwitcher(CodeSwitchConfig(variant="bl-cs", passage_langs=["de"], p=1.0), {"de": LEX})
     assert set(sw._compiled_sides) == {"query", "passage"}
     assert sw.switch("the new york city dog", 0, "passage")[0] == "die NYC Hund"
     for kw in (dict(translation="sample"), dict(tokenizer="treebank")):
         assert "passage" not in CodeSwitcher(CodeSwitchConfig(passage_langs=["de"], **kw), {"de": LEX})._compiled_sides
+
+
+@pytest.mark.parametrize("rows", [["the new york dog", "", "İstanbul new york"], ["a b a b", "well-known 12 dog's"]])
+def test_switch_column_is_switch_counts_per_row(rows):
+    sw = CodeSwitcher(CodeSwitchConfig(variant="bl-cs", query_langs=["de"], passage_langs=["de"], p=0.5, seed=3),
+                      {"de": LEX})
+    ids = [f"r{i}" for i in range(len(rows))]
+    for epoch in (None, 1):
+        assert sw.switch_column(rows, ids, "passage", epoch) == [sw.switch_counts(t, i, "passage", epoch)
+                                                                 for t, i in zip(rows, ids)]
 
 
 @pytest.mark.parametrize("name", sorted(gc.CODESWITCH_CASES))
