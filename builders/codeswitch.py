@@ -427,6 +427,7 @@ def codeswitch_dataset(ds: datasets.Dataset, switcher: CodeSwitcher, *, num_proc
                                             sort_keys=True).encode()).hexdigest()[:16]
     _REGISTRY[fingerprint] = switcher
     workers = num_proc if num_proc and num_proc > 1 else None
+    thaw = workers and not gc.get_freeze_count()  # leave a caller's own gc.freeze() as it is
     if workers:  # forked workers then leave the lexicon's objects alone (gc passes write to every object they visit)
         gc.freeze()
     try:
@@ -435,7 +436,7 @@ def codeswitch_dataset(ds: datasets.Dataset, switcher: CodeSwitcher, *, num_proc
                         new_fingerprint=fingerprint)
     finally:
         _REGISTRY.pop(fingerprint, None)
-        if workers:
+        if thaw:
             gc.unfreeze()
     data_cols = ["query", "passage"] + (["label"] if "label" in mapped.column_names else [])
     data = mapped.select_columns(data_cols)
