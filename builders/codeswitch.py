@@ -219,7 +219,7 @@ class CodeSwitcher:
         """`switch_counts` of every row of one side. With the compiled loop the rows go through C-level maps (no
         Python frame per row); a row whose lower-casing changes its length takes the Python path."""
         heads = self._compiled_sides.get(side, _NOT_COMPILED)
-        if heads is _NOT_COMPILED or _cswitch is None:
+        if heads is _NOT_COMPILED:
             return list(map(self.switch_counts, texts, example_ids, repeat(side), repeat(epoch)))
         lows = list(map(str.lower, texts))
         cfg = self.config
@@ -239,10 +239,10 @@ class CodeSwitcher:
         Going left to right, each token that begins a match (the longest entry, its words separated by
         whitespace only) is switched with probability p: one draw per match, then for `sample` one draw for the
         translation; ML-CS first draws the token's language. A switched match skips the tokens it covers."""
-        if side in self._compiled_sides and _cswitch is not None:
+        key = (self.config.seed, example_id, side) if epoch is None else (self.config.seed, example_id, side, epoch)
+        if side in self._compiled_sides:  # only filled when the compiled loop is installed
             low = text.lower()
             if len(low) == len(text):
-                key = (self.config.seed, example_id, side) if epoch is None else (self.config.seed, example_id, side, epoch)
                 return _cswitch.top1(text, low, self._compiled_sides[side], self.config.p, key, _seed_of, _clitics)
         starts, ends, lowered = self._tokens(text)
         n = len(lowered)
@@ -250,7 +250,6 @@ class CodeSwitcher:
         cfg = self.config
         if not langs or not n or cfg.p == 0.0:
             return text, 0, n, 0
-        key = (cfg.seed, example_id, side) if epoch is None else (cfg.seed, example_id, side, epoch)
         if len(langs) == 1 and cfg.translation == "top1":
             return self._switch_top1(text, starts, ends, lowered, self.tables[langs[0]], key)
         return self._switch_drawing(text, starts, ends, lowered, [self.tables[l] for l in langs], key)
