@@ -389,6 +389,12 @@ class BlobReader:
             await self.proc.wait()
 
 
+def _append(out, chunk: bytes) -> None:
+    """Write and flush (readers of the same file see bytes only once they reach the OS) in one pool hop."""
+    out.write(chunk)
+    out.flush()
+
+
 class _Inflated:
     """One blob being (or already) written to the cache file; readers follow the writer."""
 
@@ -411,8 +417,7 @@ class _Inflated:
                     chunk = await reader.read(CHUNK)
                     if not chunk:
                         raise CsirError(f"{repo}: blob {sha} ended {self.size - self.written} bytes early")
-                    await loop.run_in_executor(_INFLATE_POOL, out.write, chunk)
-                    await loop.run_in_executor(_INFLATE_POOL, out.flush)
+                    await loop.run_in_executor(_INFLATE_POOL, _append, out, chunk)
                     self.written += len(chunk)
                     self.grown.set()
                     self.grown = asyncio.Event()
