@@ -55,7 +55,8 @@ def cell_settings(cfg: dict, grid: dict) -> dict:
     return json.loads(json.dumps({
         "base": grid["base"], "base_model": str(cfg["base_models"][grid["base"]]), "objective": grid["objective"],
         "train": grid["train"], "data": cfg["data"], "langs": cfg["langs"], "eval": cfg["eval"],
-        "rerank_k": grid.get("rerank_k")}, sort_keys=True))
+        "rerank_k": grid.get("rerank_k"),
+        **({"eval_precision": grid["eval_precision"]} if grid.get("eval_precision") else {})}, sort_keys=True))
 
 
 def digest(obj) -> str:
@@ -244,6 +245,8 @@ def evaluate(cfg: dict, grid: dict, model: Path, evalsets: dict[str, Path], out:
                 "--max-length", grid["train"]["max_length"], "--no-plot"]
         if grid["objective"] == "cross-encoder":
             argv += ["--top-k", grid["rerank_k"]]
+        if grid.get("eval_precision"):
+            argv += ["--precision", grid["eval_precision"]]
         csir(argv)
         results[stage] = {r["pair"]: r for r in load_results(next((out / stage / model.name).iterdir()))}
         if "en-en" in results[first] and "en-en" not in results[stage] and stage.startswith("bm25"):
@@ -421,6 +424,8 @@ def measure_cost(cfg: dict, grid: dict, evalsets: dict[str, Path], steps: int, q
     k = grid.get("rerank_k")
     if grid["objective"] == "cross-encoder":
         argv += ["--top-k", k]
+    if grid.get("eval_precision"):
+        argv += ["--precision", grid["eval_precision"]]
     c1, t1 = cpu(), time.perf_counter()
     csir(argv)
     eval_cpu, eval_wall = cpu() - c1, time.perf_counter() - t1

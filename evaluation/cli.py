@@ -61,6 +61,8 @@ def register(sub) -> None:
     p.add_argument("--max-length", type=int, help="truncate inputs to this many tokens")
     p.add_argument("--max-queries", type=int, help="evaluate a deterministic sample of this many queries per subset")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default cpu)")
+    p.add_argument("--precision", help="fp32 (default) or bf16: forward passes under bfloat16 autocast, about 3.5x "
+                                       "faster re-ranking on CPUs with AMX; results record the precision")
     p.add_argument("--cache-dir", help="keep embeddings here across runs (text-hash keyed)")
     p.add_argument("--query-prompt", help="override the model's query prompt (e.g. 'query: ')")
     p.add_argument("--passage-prompt", help="override the model's passage prompt (e.g. 'passage: ')")
@@ -102,7 +104,7 @@ def eval_config(args) -> "EvalConfig":
         "pairs": _csv(args.pairs), "setups": _csv(args.setup), "split": args.split, "first_stage": args.first_stage,
         "top_k": args.top_k, "metrics": _csv(args.metrics), "main_metric": args.main_metric, "baseline": args.baseline,
         "output": args.output, "overwrite_strategy": args.overwrite_strategy, "batch_size": args.batch_size,
-        "max_length": args.max_length, "max_queries": args.max_queries, "device": args.device,
+        "max_length": args.max_length, "max_queries": args.max_queries, "device": args.device, "precision": args.precision,
         "cache_dir": args.cache_dir, "query_prompt": args.query_prompt, "passage_prompt": args.passage_prompt,
         "trust_remote_code": args.trust_remote_code, "allow_pickle": args.allow_pickle, "plot": False if args.no_plot else None,
     }

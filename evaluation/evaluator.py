@@ -34,6 +34,7 @@ from evaluation.datasets_io import RetrievalDataset, RetrievalSubset, open_datas
 from evaluation.distributed import Dist
 from evaluation.encode_cache import EncodeCache
 from evaluation.metrics import CORE, DEFAULT_MEASURES, MetricResult, evaluate_run, run_from_records, validate_measures
+from evaluation.precision import precision_key
 
 FIRST_STAGES = ("top_ranked", "dense", "exhaustive", "bm25", "none")  # bm25, none: aliases (norm_stage)
 
@@ -85,7 +86,7 @@ class Scorer:
         m = self.model
         ns = EncodeCache.namespace(model=m.spec.name, revision=m.resolved_revision, side=side,
                                    prompt=m.prompts.get(side), max_length=m.spec.max_length,
-                                   dataset_revision=dataset_revision)
+                                   dataset_revision=dataset_revision, **precision_key(self.cfg))
         meta = {"model": m.spec.name, "model_revision": m.resolved_revision, "side": side,
                 "prompt": m.prompts.get(side), "dataset_revision": dataset_revision}
 

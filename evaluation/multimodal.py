@@ -19,6 +19,7 @@ def clip_records(scorer, sub, stage: str, dataset_revision: str, timings: dict, 
     """(qid, docid, score) records for a subset where queries and/or corpus are images (exact dense search)."""
     from evaluation.encode_cache import EncodeCache
     from evaluation.metrics import CORE
+    from evaluation.precision import precision_key
     from evaluation.search import dense_search
 
     model = scorer.model
@@ -32,13 +33,14 @@ def clip_records(scorer, sub, stage: str, dataset_revision: str, timings: dict, 
         t0 = time.perf_counter()
         if images is None:
             ns = EncodeCache.namespace(model=model.spec.name, revision=model.resolved_revision, side=f"text-{side}",
-                                       max_length=model.spec.max_length, dataset_revision=dataset_revision)
+                                       max_length=model.spec.max_length, dataset_revision=dataset_revision,
+                                       **precision_key(scorer.cfg))
             emb = scorer.cache.get(ns, [texts[i] for i in ids], lambda t: model.encode(t, side, len(t) > 256),
                                    {"model": model.spec.name, "side": f"text-{side}"})
         else:
             keys = {hashlib.sha256(images[i]).hexdigest(): i for i in ids}
             ns = EncodeCache.namespace(model=model.spec.name, revision=model.resolved_revision, side="image",
-                                       dataset_revision=dataset_revision)
+                                       dataset_revision=dataset_revision, **precision_key(scorer.cfg))
 
             def enc(hashes):
                 pics = [to_rgb(images[keys[h]], f"{source}: subset {sub.name} {what}: id {keys[h]}") for h in hashes]

@@ -20,6 +20,7 @@ from evaluation.datasets_io import RetrievalDataset, RetrievalSubset, open_datas
 from evaluation.distributed import Dist
 from evaluation.evaluator import FIRST_STAGES, RetrievalEvaluator, Scorer, norm_stage
 from evaluation.metrics import DEFAULT_MEASURES, mteb_name, validate_measures
+from evaluation.precision import PRECISIONS, precision_context
 
 log = logging.getLogger(__name__)
 TASKS = {
@@ -56,6 +57,7 @@ class EvalConfig:
     max_length: int | None = None
     max_queries: int | None = None
     device: str | None = None
+    precision: str = "fp32"                   # fp32 | bf16 (autocast: about 3.5x faster re-ranking on AMX CPUs)
     trust_remote_code: bool = False
     allow_pickle: bool = False
     query_prompt: str | None = None
@@ -108,6 +110,8 @@ def _check(cfg: EvalConfig):
         raise CsirError("--tasks, --dataset or --mteb-task is required")
     if cfg.top_k < 1:
         raise CsirError("--top-k: must be >= 1")
+    if cfg.precision not in PRECISIONS:
+        raise CsirError(f"--precision: '{cfg.precision}' (choose from {', '.join(PRECISIONS)})")
     validate_measures(cfg.metrics)
     if cfg.main_metric not in cfg.metrics:
         cfg.metrics = [cfg.main_metric, *cfg.metrics]
@@ -170,7 +174,7 @@ def plan(cfg: EvalConfig, model_dir: Path) -> list[Job]:
 
 def _settings_key(cfg: EvalConfig, first_stage: str) -> dict:
     return {"metrics": sorted(cfg.metrics), "first_stage": first_stage, "top_k": cfg.top_k,
-            "max_queries": cfg.max_queries, "split": cfg.split}
+            "max_queries": cfg.max_queries, "split": cfg.split, "precision": cfg.precision}
 
 
 def _is_current(path: Path, job: Job, cfg: EvalConfig) -> bool:
@@ -182,6 +186,7 @@ def _is_current(path: Path, job: Job, cfg: EvalConfig) -> bool:
             and old.get("settings", {}).get("metrics") == sorted(cfg.metrics)
             and old.get("settings", {}).get("max_queries") == cfg.max_queries
             and old.get("settings", {}).get("top_k") == cfg.top_k
+            and old.get("settings", {}).get("precision", "fp32") == cfg.precision
             and (cfg.first_stage is None or old.get("settings", {}).get("first_stage") == norm_stage(cfg.first_stage)))
 
 
@@ -268,7 +273,8 @@ def run_evaluation(cfg: EvalConfig) -> dict:
                     metrics=cfg.metrics, primary_metric=cfg.main_metric, first_stage=cfg.first_stage,
                     top_k=cfg.top_k, max_queries=cfg.max_queries, seed=cfg.seed, batch_size=cfg.batch_size,
                     cache_dir=cfg.cache_dir, name=job.task, dist=dist, keep_subsets=False)
-            ev = evaluators[key].evaluate_subset(model, job.subset, scorer)
+            with precision_context(cfg.precision, spec.device):
+                ev = evaluators[key].evaluate_subset(model, job.subset, scorer)
             res = ev.result
             if dist.is_main:
                 out = _result(job, ev.subset, model, cfg, ev.stage, res, ev.timings, dist)

@@ -90,6 +90,8 @@ class CrossEncoderScorer:
     def _score(self, pairs: Sequence[tuple[str, str]], show_progress: bool) -> np.ndarray:
         import torch
 
+        from evaluation.precision import float32_head
+
         if not pairs:
             return np.zeros(0, dtype=np.float32)
         enc = self.tokenizer([p[0] for p in pairs], [p[1] for p in pairs], truncation="longest_first",
@@ -100,7 +102,7 @@ class CrossEncoderScorer:
         device = next(self.model.parameters()).device
         self.model.eval()
         act = self.ce.activation_fn
-        with torch.inference_mode():
+        with torch.inference_mode(), float32_head(self.model):
             for idx in tqdm(self.batches(lengths), desc="re-rank", disable=not show_progress, unit="batch"):
                 feats = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys}, padding=True,
                                            return_tensors="pt")

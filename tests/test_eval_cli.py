@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pytest
+import torch
 
 from builders.sources.ddtp import is_heldout
 from evaluation.cli import main
@@ -131,6 +133,38 @@ def test_cross_encoder_reranks_top_ranked_with_baseline(work):
     assert (model_dir / "plot.png").stat().st_size > 1000
 
 
+def test_bf16_precision_is_applied_recorded_and_never_mixed_with_fp32(work, tmp_path):
+    """--precision bf16 autocasts the forward passes: scores move by bf16 rounding only, the results say bf16,
+    and an fp32 result of the same run is stale for it (and the other way round)."""
+    from scipy.stats import spearmanr
+    from sentence_transformers import CrossEncoder
+
+    from evaluation.precision import precision_context
+    from evaluation.search import CrossEncoderScorer
+
+    ce = CrossEncoder(str(work["ce"]), device="cpu")
+    with torch.no_grad():  # a random tiny head scores ~0.5 for everything: spread its logits like a trained one's
+        ce.model.classifier.weight.mul_(3000.0)
+    ce.activation_fn = torch.nn.Identity()
+    pairs = [(f"query {i} über alles", f"passage number {i} with some words " * (1 + i % 4)) for i in range(60)]
+    fp32 = CrossEncoderScorer(ce).score(pairs)
+    with precision_context("bf16", "cpu"):
+        bf16 = CrossEncoderScorer(ce).score(pairs)
+    assert len(set(torch.tensor(fp32).bfloat16().tolist())) < len(set(fp32.tolist()))  # a bf16 head would tie
+    assert bf16.dtype == np.float32 and not np.array_equal(fp32, bf16)  # autocast really ran in bfloat16
+    assert len(set(bf16.tolist())) == len(set(fp32.tolist()))  # a float32 head: bf16 rounding adds no ties
+    assert spearmanr(fp32, bf16).statistic > 0.99
+    for model, sub in (("ce", "ce__model"), ("bi", "bi__model")):
+        out = tmp_path / model
+        assert _evaluate(work, work[model], out, "--precision", "bf16", "--no-plot") == 0
+        r = json.loads((next((out / sub).iterdir()) / "ddtp" / "deu-eng.json").read_text())
+        assert r["settings"]["precision"] == "bf16" and len(r["per_query"]["RR@10"]) == 30
+        before = r["date"], r["settings"]
+        assert _evaluate(work, work[model], out, "--no-plot") == 0  # fp32 asked: the bf16 result is recomputed
+        r = json.loads((next((out / sub).iterdir()) / "ddtp" / "deu-eng.json").read_text())
+        assert r["settings"]["precision"] == "fp32" and (r["date"], r["settings"]) != before
+
+
 def test_top_k_bounds_the_reranked_first_stage_candidates(work, tmp_path):
     """--top-k 5 re-ranks each query's first 5 recorded BM25 candidates, no more, in their recorded order."""
     assert _evaluate(work, work["ce"], tmp_path, "--pairs", "de-en", "--top-k", "5") == 0
@@ -176,6 +210,7 @@ def test_card_update(work, tmp_path):
     (["--tasks", "ddtp", "--pairs", "de-xx"], "unknown language pair 'de-xx'"),
     (["--tasks", "ddtp", "--pairs", "it-en"], "pair 'it-en' (subset ita-eng) is not in"),
     (["--tasks", "ddtp", "--metrics", "Bogus@1"], "unknown measure"),
+    (["--tasks", "ddtp", "--precision", "fp8"], "--precision: 'fp8' (choose from fp32, bf16)"),
 ])
 def test_bad_inputs_exit_2(work, capsys, args, message):
     rc = main(["evaluate", "--model", str(work["bi"]), "--ddtp", str(work["evalset"]),
