@@ -154,6 +154,14 @@ _SPLIT_RE = re.compile(r"([^\W_]+(?:[-'’][^\W_]+)*)")  # _FAST_RE as a split: 
 _FIRST = itemgetter(0)
 
 
+def query_group(example_id):
+    """The query an example belongs to: `ID` for `ID`, `ID#neg0`, `ID#neg1`... (the id convention of every pair
+    builder here). The query side is switched once per group, as the paper switches a (query, positive, negative)
+    triple's query once: switched per row, a query's negatives would carry other queries than its positive, and
+    trainers that group rows by query (the 1:k ratio, listwise groups, hard negatives) would lose them."""
+    return example_id.split("#", 1)[0] if isinstance(example_id, str) else example_id
+
+
 class CodeSwitcher:
     def __init__(self, config: CodeSwitchConfig, lexicons: Mapping[str, Lexicon]):
         self.config = config
@@ -223,6 +231,8 @@ class CodeSwitcher:
             return list(map(self.switch_counts, texts, example_ids, repeat(side), repeat(epoch)))
         lows = list(map(str.lower, texts))
         cfg = self.config
+        if side == "query":
+            example_ids = list(map(query_group, example_ids))
         keys = (zip(repeat(cfg.seed), example_ids, repeat(side)) if epoch is None else
                 zip(repeat(cfg.seed), example_ids, repeat(side), repeat(epoch)))
         if any(map(ne, map(len, texts), map(len, lows))):  # e.g. 'İ' -> 'i̇': tokens by the Python path
@@ -239,6 +249,8 @@ class CodeSwitcher:
         Going left to right, each token that begins a match (the longest entry, its words separated by
         whitespace only) is switched with probability p: one draw per match, then for `sample` one draw for the
         translation; ML-CS first draws the token's language. A switched match skips the tokens it covers."""
+        if side == "query":  # one switched query per training query: its positive and `#negK` rows share it
+            example_id = query_group(example_id)
         key = (self.config.seed, example_id, side) if epoch is None else (self.config.seed, example_id, side, epoch)
         if side in self._compiled_sides:  # only filled when the compiled loop is installed
             low = text.lower()

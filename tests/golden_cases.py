@@ -3,7 +3,8 @@ and a multi-word (Ding) lexicon, and CLWE lexicons on a small synthetic space. E
 a canonical JSON serialisation (not parquet bytes, which carry the pyarrow version).
 
 `tests/fixtures/golden/golden.json` was written by `python tests/golden_cases.py --write` with the code as it was
-before the change; `tests/test_golden_outputs.py` recomputes every case and compares.
+before the change; `tests/test_golden_outputs.py` recomputes every case and compares. The code-switching cases were
+re-written once since, on purpose: the query side is now switched once per query group (`ID`, `ID#negK`), #14.
 """
 
 from __future__ import annotations

@@ -99,3 +99,37 @@ def test_a_tiny_model_leaves_the_label_prior_within_a_few_dozen_steps(tmp_path, 
     prior = prior_loss({"ce_loss": loss}, 4)
     assert abs(losses[0] - prior) < 0.1 * prior  # starts at the prior (zero weights, bias = its logit)
     assert sum(losses[-3:]) / 3 < 0.9 * prior, losses
+
+
+@pytest.mark.parametrize("loss", ["bce", "listwise"])
+def test_code_switched_queries_keep_their_negatives(loss, caplog):
+    """#14: with queries switched per row, grouping rows by query text kept 2,421 of 32,000 negatives of a BL-CS
+    set (77% positives) and 34 of 8,000 listwise groups. Switched once per query, every negative stays; data
+    switched per row is warned about."""
+    import datasets
+
+    from builders.codeswitch import CodeSwitchConfig, CodeSwitcher, codeswitch_dataset
+    from builders.lexicons.base import Lexicon
+    from training.config import TrainConfig
+    from training.data import shape_examples
+
+    lex = Lexicon.from_pairs([("search", "suche", 1.0), ("engine", "maschine", 1.0), ("fast", "schnell", 1.0),
+                              ("house", "haus", 1.0), ("new", "neu", 1.0)], "en", "de")
+    sw = CodeSwitcher(CodeSwitchConfig(variant="bl-cs", query_langs=["de"], passage_langs=[], p=0.5, seed=1),
+                      {"de": lex})
+    rows = {"id": [], "query": [], "passage": [], "label": []}
+    for q in range(40):
+        for k in range(5):
+            rows["id"].append(f"q{q}" if k == 0 else f"q{q}#neg{k - 1}")
+            rows["query"].append(f"fast search engine for the new house number {q}")
+            rows["passage"].append(f"passage {q}-{k}")
+            rows["label"].append(1.0 if k == 0 else 0.0)
+    data, _, _ = codeswitch_dataset(datasets.Dataset.from_dict(rows), sw)
+    cfg = TrainConfig(objective="cross-encoder", ce_loss=loss, batch_size=20)
+    out = shape_examples(data, cfg)
+    assert sorted(out["label"]).count(0.0) == 160 and len(out) == 200
+    assert "negatives share a query text" not in caplog.text
+    per_row = codeswitch_dataset(datasets.Dataset.from_dict({**rows, "id": [str(i) for i in range(200)]}), sw)[0]
+    if loss == "bce":  # the same data switched per row: most negatives lost, and a warning says why
+        kept = shape_examples(per_row, cfg)
+        assert sorted(kept["label"]).count(0.0) < 80 and "negatives share a query text" in caplog.text

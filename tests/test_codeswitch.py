@@ -47,6 +47,25 @@ def test_golden_bl_cs_p05_fixed_seed():
     assert [list(g) for g in got] == golden
 
 
+def test_a_query_is_switched_once_for_its_positive_and_negatives():
+    """Rows `q`, `q#neg0`, `q#neg1` (one training query) share one switched query, as the paper's triples do;
+    their passages are still drawn per row. Otherwise a trainer grouping rows by query text loses the negatives."""
+    import datasets
+
+    from builders.codeswitch import codeswitch_dataset
+
+    sw = switcher(p=0.5, seed=3)
+    q = SENTENCES[0]
+    ds = datasets.Dataset.from_dict({"id": ["a", "a#neg0", "a#neg1", "b"], "query": [q, q, q, q],
+                                     "passage": [SENTENCES[1]] * 4, "label": [1.0, 0.0, 0.0, 1.0]})
+    data, meta, _ = codeswitch_dataset(ds, sw)
+    assert len(set(data["query"][:3])) == 1 and data["query"][0] != q
+    assert data["query"][3] != data["query"][0]  # another query: its own draw
+    assert len(set(data["passage"][:3])) > 1  # passages keep their per-row draws
+    assert sw.switch(q, "a#neg7", "query") == sw.switch(q, "a", "query")
+    assert sw.switch(q, "a#neg7", "query", 2) == sw.switch(q, "a", "query", 2)
+
+
 def test_p0_changes_nothing_and_p1_switches_every_covered_token():
     sw0, sw1 = switcher(p=0.0), switcher(p=1.0)
     for i, s in enumerate(SENTENCES):

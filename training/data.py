@@ -105,6 +105,18 @@ def _ratio_indices(queries: list[str], labels: list[float], negs_per_pos: int) -
     return keep
 
 
+def _warn_lost_negatives(queries: list[str], labels: list[float], keep: list[int], cfg) -> None:
+    """Rows are grouped by query text: negatives whose query text differs from every positive's are dropped. Data
+    whose queries were switched per row (not per query, as `csir codeswitch` does) loses most of them: say so."""
+    negatives = sum(1 for y in labels if y <= 0)
+    kept = sum(1 for i in keep if labels[i] <= 0)
+    wanted = min(negatives, cfg.negatives_per_positive * (len(labels) - negatives))
+    if wanted and kept < 0.5 * wanted:
+        log.warning("%s: only %d of %d negatives share a query text with a positive and are kept (1:%d); were the "
+                    "queries code-switched per row rather than once per query?", cfg.data.path, kept, negatives,
+                    cfg.negatives_per_positive)
+
+
 def _listwise_groups(keep: list[int], queries: list[str], labels: list[float], size: int, cfg) -> list[int]:
     """Rows of whole listwise groups, each 1 positive followed by `size - 1` negatives of the same query; queries
     with fewer negatives are dropped (a group's softmax needs every one of its rows in the batch)."""
@@ -140,6 +152,7 @@ def shape_examples(ds, cfg: TrainConfig):
     labels = [float(x) for x in ds[d.label_column]]
     if cfg.objective == "cross-encoder":
         keep = _ratio_indices(queries, labels, cfg.negatives_per_positive)
+        _warn_lost_negatives(queries, labels, keep, cfg)
         if cfg.ce_loss == "listwise":
             keep = _listwise_groups(keep, queries, labels, 1 + cfg.negatives_per_positive, cfg)
         ds = ds.select(keep)
