@@ -81,7 +81,8 @@ def describe(settings: dict, setups: dict) -> str:
             + (f", warmup {t['warmup_ratio']:.0%}" if t.get("warmup_ratio") is not None else
                f", warmup {t.get('warmup_steps')} steps")
             + f", max length {t['max_length']} in training and evaluation"
-            + (", word embeddings frozen" if t.get("freeze_word_embeddings") else "") + ")",
+            + (", word embeddings frozen" if t.get("freeze_word_embeddings") else "")
+            + (f", {t['mixed_precision']} mixed precision" if t.get("mixed_precision", "no") != "no" else "") + ")",
             f"training data: **{d['train_queries']} queries** x (1 positive + {d['negatives']} {d['negatives_from']} "
             f"negatives) = {'/'.join(map(str, rows))} rows per setup, negatives from "
             + ("every non-held-out package" if d["negative_pool"] == "all" else "the training queries' packages")
@@ -90,6 +91,9 @@ def describe(settings: dict, setups: dict) -> str:
             f"**seeds {', '.join(map(str, seeds))}**"]
     if settings["objective"] == "cross-encoder":
         bits.append(f"re-ranks the first stage's **top-{settings['rerank_k']}**")
+    if settings.get("eval_precision"):
+        bits.append(f"evaluated in {settings['eval_precision']}"
+                    + (" (encoder under autocast, head in float32)" if settings["eval_precision"] == "bf16" else ""))
     bits.append(f"evaluation: held-out DDTP packages with a translation in {', '.join(e['langs'])}"
                 + (f", capped at {e['max_queries']} queries" if e.get("max_queries") else ", every such query"))
     return "; ".join(bits) + "."
