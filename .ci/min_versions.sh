@@ -17,5 +17,5 @@ python3 .ci/min_constraints.py dev models mteb > "$VENV/min-constraints.txt"
 echo "min-versions: installed in $(( $(date +%s) - start )) s:"
 grep -iE "^($(python3 .ci/min_constraints.py dev models mteb | sed 's/==.*//' | paste -sd'|'))==" "$VENV/installed.txt" \
   | paste -sd' '
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+"$VENV/bin/python" -m pytest -p no:cacheprovider "$@"  # addopts already has -q: a second one hides the summary
 echo "min-versions: done in $(( $(date +%s) - start )) s"
