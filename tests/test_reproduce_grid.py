@@ -85,14 +85,16 @@ def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
         _record(cfg, ce, "zero-shot", seed, scores(0.0))
         _record(cfg, ce, "ml-cs-p0.5-de-fr-it", seed, scores(0.05))            # consistent gain
         _record(cfg, ce, "bl-cs-p0.5-de-en", seed, scores([0.15, -0.08, -0.02][seed - 1]))  # one lucky seed
-    stuck = _record(cfg, {**ce}, "zero-shot", 9, scores(0.0), loss=(0.5, 0.5, 0.5, 0.5))
+    prior = rep.prior_loss(ce["train"], cfg["data"]["negatives"])  # the grid's own loss (bce or listwise)
+    stuck = _record(cfg, {**ce}, "zero-shot", 9, scores(0.0), loss=(prior,) * 4)
     assert json.loads(stuck.read_text())["left_prior"] is False
     stuck.unlink()
     text, grouped = rep.render(cfg, tmp_path)
     assert list(grouped) == [("me5-ce", drv.digest(drv.cell_settings(cfg, ce)))]
     for needle in ("base **me5-small**", "objective **cross-encoder**", "**400 steps**", "8000 queries**",
                    "40000 rows", "**seeds 1, 2, 3**", "top-20", "First stage: English BM25", "First stage: BM25 on",
-                   "capped at 400 queries", "max length 192 in training and evaluation", "word embeddings frozen"):
+                   "capped at 400 queries", "max length 192 in training and evaluation", "word embeddings frozen",
+                   "listwise loss", "bf16 mixed precision", "evaluated in bf16 (encoder under autocast, head in float32)"):
         assert needle in text, needle
     rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith("| ")}
     ml, bl = rows["| ml-cs-p0.5-de-fr-it"], rows["| bl-cs-p0.5-de-en"]
