@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from csir.errors import CsirError, where
+from csir.hub.load import load_repo_dataset
 from csir.hub.resolve import is_hub_id, resolve
 
 from .config import DataConfig, TrainConfig
@@ -58,8 +59,10 @@ def load_source(data: DataConfig, source: str = "config"):
                         flag=where(source, field="data.path"), rev_flag=where(source, field="data.revision"))
             resolved = r.commit if r.kind != "folder" else None
             try:
-                ds = load_dataset(str(r.path) if r.path else path, data.name, split=data.split,
-                                  revision=data.revision if r.kind == "hub" else None)
+                if r.path is not None and r.kind != "hub":  # content-keyed cache: datasets 5.2 would serve a
+                    ds = load_repo_dataset(r.path, data.name, split=data.split)  # same-named folder's cached rows
+                else:
+                    ds = load_dataset(path, data.name, split=data.split, revision=data.revision)
             finally:
                 r.cleanup()
     except CsirError:
