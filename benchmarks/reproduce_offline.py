@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import reproduce_report  # noqa: E402
 
 from csir.atomic import atomic_file  # noqa: E402
+from csir.hub.load import load_repo_dataset  # noqa: E402
 
 METRIC = "RR@10"
 SCHEMA = 2
@@ -175,12 +176,11 @@ def dev_set(cfg: dict, data: Path) -> Path | None:
         return None
     path = data / "ddtp-dev"
     if not (path / "build_manifest.json").exists():
-        import datasets
 
         from builders.evalsets.tasks import parse_pair
         from builders.evalsets.text import EvalsetConfig, build_ddtp_evalset
 
-        used = set(datasets.load_dataset(str(data / "ddtp-codeswitched"), "zero-shot-meta", split="train")["id"])
+        used = set(load_repo_dataset(data / "ddtp-codeswitched", "zero-shot-meta", split="train")["id"])
         ddtp, _ = sources(cfg)
         langs = sorted({x for p in d["dev_pairs"] for x in p.split("-")})
         build_ddtp_evalset(ddtp, path, EvalsetConfig(langs=langs, top_k=d.get("dev_top_k", 20),
@@ -305,7 +305,6 @@ def machine() -> str:
 
 
 def run_cell(cfg: dict, grid: dict, setup: str, seed: int, evalsets: dict[str, Path]) -> Path:
-    import datasets
 
     data = training_data(cfg, grid["setups"])
     dev = dev_set(cfg, data)
@@ -321,7 +320,7 @@ def run_cell(cfg: dict, grid: dict, setup: str, seed: int, evalsets: dict[str, P
     eval_s = time.perf_counter() - t0
     src = (data / "translate-train", "translate-train") if setup == "translate-train" else \
         (data / "ddtp-codeswitched", setup)
-    rows = len(datasets.load_dataset(str(src[0]), src[1], split="train"))
+    rows = len(load_repo_dataset(src[0], src[1], split="train"))  # content-keyed: never a stale same-named cache
     rec = record(cfg, grid, setup, seed, model, results, train_s, eval_s, rows)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(out) as fh:
