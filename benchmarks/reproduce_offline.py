@@ -176,7 +176,6 @@ def dev_set(cfg: dict, data: Path) -> Path | None:
         return None
     path = data / "ddtp-dev"
     if not (path / "build_manifest.json").exists():
-
         from builders.evalsets.tasks import parse_pair
         from builders.evalsets.text import EvalsetConfig, build_ddtp_evalset
 
@@ -229,6 +228,12 @@ def train(cfg: dict, grid: dict, setup: str, seed: int, data: Path, dev: Path | 
     return time.perf_counter() - t0
 
 
+def scoring_args(grid: dict) -> list:
+    """`csir evaluate` options a grid fixes for every evaluation of its runs: re-ranking depth and precision."""
+    return (["--top-k", grid["rerank_k"]] if grid["objective"] == "cross-encoder" else []) + \
+        (["--precision", grid["eval_precision"]] if grid.get("eval_precision") else [])
+
+
 def evaluate(cfg: dict, grid: dict, model: Path, evalsets: dict[str, Path], out: Path) -> dict:
     """{first stage: {pair: result}} from `csir evaluate`, re-ranking each stage's top-k at the training length."""
     from evaluation.results import load_results
@@ -243,11 +248,7 @@ def evaluate(cfg: dict, grid: dict, model: Path, evalsets: dict[str, Path], out:
         argv = ["evaluate", "--model", model, "--model-name", model.name, "--tasks", "ddtp", "--ddtp", evalset,
                 "--pairs", ",".join(pairs), "--output", out / stage,
                 "--max-length", grid["train"]["max_length"], "--no-plot"]
-        if grid["objective"] == "cross-encoder":
-            argv += ["--top-k", grid["rerank_k"]]
-        if grid.get("eval_precision"):
-            argv += ["--precision", grid["eval_precision"]]
-        csir(argv)
+        csir(argv + scoring_args(grid))
         results[stage] = {r["pair"]: r for r in load_results(next((out / stage / model.name).iterdir()))}
         if "en-en" in results[first] and "en-en" not in results[stage] and stage.startswith("bm25"):
             results[stage]["en-en"] = results[first]["en-en"]
@@ -305,7 +306,6 @@ def machine() -> str:
 
 
 def run_cell(cfg: dict, grid: dict, setup: str, seed: int, evalsets: dict[str, Path]) -> Path:
-
     data = training_data(cfg, grid["setups"])
     dev = dev_set(cfg, data)
     out = run_path(cfg, grid, setup, seed)
@@ -421,12 +421,8 @@ def measure_cost(cfg: dict, grid: dict, evalsets: dict[str, Path], steps: int, q
             "--pairs", cfg["eval"]["pairs"][0], "--output", out, "--max-queries", queries,
             "--max-length", grid["train"]["max_length"], "--no-plot"]
     k = grid.get("rerank_k")
-    if grid["objective"] == "cross-encoder":
-        argv += ["--top-k", k]
-    if grid.get("eval_precision"):
-        argv += ["--precision", grid["eval_precision"]]
     c1, t1 = cpu(), time.perf_counter()
-    csir(argv)
+    csir(argv + scoring_args(grid))
     eval_cpu, eval_wall = cpu() - c1, time.perf_counter() - t1
     import torch
 
