@@ -86,9 +86,14 @@ def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
         _record(cfg, ce, "ml-cs-p0.5-de-fr-it", seed, scores(0.05))            # consistent gain
         _record(cfg, ce, "bl-cs-p0.5-de-en", seed, scores([0.15, -0.08, -0.02][seed - 1]))  # one lucky seed
     prior = rep.prior_loss(ce["train"], cfg["data"]["negatives"])  # the grid's own loss (bce or listwise)
-    stuck = _record(cfg, {**ce}, "zero-shot", 9, scores(0.0), loss=(prior,) * 4)
+    stuck = _record(cfg, {**ce}, "zero-shot", 9, scores(-0.4), loss=(prior,) * 4)
     assert json.loads(stuck.read_text())["left_prior"] is False
+    text, _ = rep.render(cfg, tmp_path)  # a stuck run is named, and kept out of every mean and test
+    assert "**Not in the tables: 1 run(s) that never left their starting point** (training loss still at" in text
+    assert "zero-shot s9 (dev RR@10 50.0/60.0)" in text and "Runs whose training loss left the label prior: 9/10" in text
+    zs_row = next(line for line in text.splitlines() if line.startswith("| zero-shot | 3 |"))
     stuck.unlink()
+    assert zs_row in rep.render(cfg, tmp_path)[0]  # the same row as without the stuck run
     text, grouped = rep.render(cfg, tmp_path)
     assert list(grouped) == [("me5-ce", drv.digest(drv.cell_settings(cfg, ce)))]
     for needle in ("base **me5-small**", "objective **cross-encoder**", "**400 steps**", "8000 queries**",
