@@ -91,6 +91,7 @@ def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
     text, _ = rep.render(cfg, tmp_path)  # a stuck run is named, and kept out of every mean and test
     assert "**Not in the tables: 1 run(s) that never left their starting point** (training loss still at" in text
     assert "zero-shot s9 (dev RR@10 50.0/60.0)" in text and "Runs whose training loss left the label prior: 9/10" in text
+    assert "Not at a plateau: 9 run(s)" in text  # _record's dev curve: 50.0 -> 60.0 at its last step
     zs_row = next(line for line in text.splitlines() if line.startswith("| zero-shot | 3 |"))
     stuck.unlink()
     assert zs_row in rep.render(cfg, tmp_path)[0]  # the same row as without the stuck run
