@@ -140,9 +140,9 @@ def table(setups: dict, first: dict | None, stage: str, pairs: list[str], k: int
         cells = [fmt(fs[p]["measures"][METRIC]) if p in fs else "–" for p in pairs]
         vals = [fs[p]["measures"][METRIC] for p in pairs if p in fs]
         lines.append(f"| {label} | – | " + " | ".join(cells) + f" | {fmt(statistics.fmean(vals)) if vals else '–'} |")
-    zs = [r for r in setups.get("zero-shot", []) if r.get("left_prior") is not False]
+    zs = [r for r in setups.get("zero-shot", []) if counts(r)]
     for setup, recs in setups.items():
-        recs = [r for r in recs if stage in r["results"] and r.get("left_prior") is not False]
+        recs = [r for r in recs if stage in r["results"] and counts(r)]
         if not recs:
             continue
         tests = {}
@@ -187,18 +187,28 @@ def recall_line(first: dict | None, stage: str, pairs: list[str], k: int | None)
     return f"First stage `{stage}` recall (the re-ranker's ceiling): " + "; ".join(parts) + "."
 
 
+def counts(rec: dict) -> bool:
+    """Whether a run is data: one that never left its starting point (`left_prior` false) is a bug to fix, and
+    stays out of every mean, test and bar (None, "cannot tell", counts)."""
+    return rec.get("left_prior") is not False
+
+
+def named_runs(runs: list[dict]) -> str:
+    """`setup sN (dev RR@10 a/b/c)`, comma-separated: how the report names runs it singles out."""
+    return ", ".join(f"{r['setup']} s{r['seed']} (dev RR@10 " + ("/".join(fmt(v) for _, v in r["dev_curve"]) or "–")
+                     + ")" for r in runs)
+
+
 def stuck_runs(setups: dict) -> str:
     """Runs that never left their starting point are kept out of every mean and test (issue #14: a bug to fix,
     not a data point), and named here so they cannot be overlooked."""
-    stuck = [r for rs in setups.values() for r in rs if r.get("left_prior") is False]
+    stuck = [r for rs in setups.values() for r in rs if not counts(r)]
     if not stuck:
         return ""
     why = ("training loss still at the label prior" if stuck[0]["objective"] == "cross-encoder" else
            f"dev RR@10 not {100 * BASE_GAIN:.0f} point above the base model's")
-    runs = ", ".join(f"{r['setup']} s{r['seed']} (dev RR@10 "
-                     + ("/".join(fmt(v) for _, v in r["dev_curve"]) or "–") + ")" for r in stuck)
     return (f"**Not in the tables: {len(stuck)} run(s) that never left their starting point** ({why}; a bug to "
-            f"fix, not a data point): {runs}. Their records stay committed for the diagnosis.")
+            f"fix, not a data point): {named_runs(stuck)}. Their records stay committed for the diagnosis.")
 
 
 PLATEAU = 0.02  # a dev curve whose last point is more than 2 RR@10 points above the one before is still rising
@@ -207,15 +217,13 @@ PLATEAU = 0.02  # a dev curve whose last point is more than 2 RR@10 points above
 def still_rising(setups: dict) -> str:
     """Runs whose dev curve was still rising at the last step: in the tables (they are the configured method's
     seed variance), but named, because issue #14 asks every run to reach its plateau."""
-    rising = [r for rs in setups.values() for r in rs if r.get("left_prior") is not False
+    rising = [r for rs in setups.values() for r in rs if counts(r)
               and len(r["dev_curve"]) >= 2 and r["dev_curve"][-1][1] - r["dev_curve"][-2][1] > PLATEAU]
     if not rising:
         return ""
-    runs = ", ".join(f"{r['setup']} s{r['seed']} (dev RR@10 " + "/".join(fmt(v) for _, v in r["dev_curve"]) + ")"
-                     for r in rising)
     return (f"**Not at a plateau: {len(rising)} run(s) whose dev curve still rose by more than "
             f"{100 * PLATEAU:.0f} points at the last step** (more steps, or a faster start, are needed before their "
-            f"cells mean what they should): {runs}.")
+            f"cells mean what they should): {named_runs(rising)}.")
 
 
 def costs(setups: dict) -> str:
@@ -435,7 +443,7 @@ def plot(grouped: dict, path: Path, first: dict | None = None) -> None:
         stage, pairs = stages(settings)[0], settings["eval"]["pairs"]
         width = 0.8 / max(len(setups), 1)
         for k, (setup, recs) in enumerate(setups.items()):
-            recs = [r for r in recs if r.get("left_prior") is not False]  # as the tables: stuck runs are no data
+            recs = [r for r in recs if counts(r)]  # as the tables
             vals = [[100 * r["results"][stage][p]["measures"][METRIC] for r in recs if stage in r["results"]]
                     for p in pairs]
             ax.bar([i + (k - (len(setups) - 1) / 2) * width for i in range(len(pairs))],
