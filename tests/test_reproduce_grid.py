@@ -132,6 +132,24 @@ def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
     assert paths["report"].read_text() == text + "\n" and paths["plot"].stat().st_size > 1000
 
 
+def test_superseded_settings_come_after_the_current_ones_and_say_what_changed(tmp_path):
+    cfg = _cfg(tmp_path)
+    ce = cfg["grids"][0]
+    old = {**ce, "train": {**ce["train"], "head_learning_rate": 0.5}}
+    scores = {st: {p: {"q1": 0.5, "q2": 1.0} for p in cfg["eval"]["pairs"]} for st in cfg["eval"]["first_stages"]}
+    _record(cfg, old, "zero-shot", 1, scores)
+    _record(cfg, old, "zero-shot", 2, scores)
+    _record(cfg, ce, "zero-shot", 2, scores)
+    text, grouped = rep.render(cfg, tmp_path)
+    now, before = drv.digest(drv.cell_settings(cfg, ce)), drv.digest(drv.cell_settings(cfg, old))
+    assert list(grouped) == [("me5-ce", now), ("me5-ce", before)]  # the configured method first, whatever the digests
+    assert f"## me5-ce ({now}): the config's current settings" in text
+    assert f"## me5-ce ({before}): earlier settings, superseded" in text
+    assert text.index(f"## me5-ce ({now})") < text.index(f"## me5-ce ({before})")
+    assert f"`train.head_learning_rate` 0.5 (now {ce['train']['head_learning_rate']})." in text
+    assert "**seed 2**" in text and "**seeds 1, 2**" in text  # one seed is not read as a count
+
+
 def test_left_prior_for_both_losses():
     bce = {"objective": "cross-encoder", "train": {"ce_loss": "bce"}}
     lw = {"objective": "cross-encoder", "train": {"ce_loss": "listwise"}}
