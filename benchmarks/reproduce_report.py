@@ -487,7 +487,7 @@ def plot(grouped: dict, path: Path, first: dict | None = None) -> None:
                    label=f"{setup} ({len(recs)} seed{'s' if len(recs) > 1 else ''})")
         ax.set_xticks(range(len(pairs)), pairs)
         ax.set_ylabel("MRR@10 x 100")
-        ax.set_title(f"{grid}: first stage {stage}", fontsize=9)
+        ax.set_title(f"{grid} ({dg}): first stage {stage}", fontsize=9)
         ax.legend(fontsize=7)
         dev = any(r["dev_curve"] for rs in setups.values() for r in rs)
         for setup, recs in setups.items():
@@ -498,7 +498,7 @@ def plot(grouped: dict, path: Path, first: dict | None = None) -> None:
                              linestyle=["-", "--", ":"][(r["seed"] - 1) % 3], label=f"{setup} s{r['seed']}")
         cax.set_xlabel("step")
         cax.set_ylabel(f"dev {METRIC}" if dev else "training loss")
-        cax.set_title(f"{grid}: {'dev-set curve' if dev else 'training loss'} per run", fontsize=9)
+        cax.set_title(f"{grid} ({dg}): {'dev-set curve' if dev else 'training loss'} per run", fontsize=9)
         cax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
