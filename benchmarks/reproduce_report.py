@@ -112,10 +112,13 @@ def current_first(cfg: dict, grouped: dict) -> tuple[dict, dict]:
     the config's current settings (to say what a superseded table differs in)."""
     import reproduce_offline as drv
 
-    now = {g["name"]: drv.cell_settings(cfg, g) for g in cfg["grids"]}
-    rank = {(g["name"], drv.digest(s)): i for i, (g, s) in enumerate(zip(cfg["grids"], now.values()))}
+    now = {}
+    for g in cfg["grids"]:
+        settings = drv.cell_settings(cfg, g)
+        now[g["name"]] = (drv.digest(settings), settings)
+    rank = {(name, dg): i for i, (name, (dg, _)) in enumerate(now.items())}
     order = sorted(grouped, key=lambda k: (k not in rank, rank.get(k, 0), k))
-    return {k: grouped[k] for k in order}, {name: (drv.digest(s), s) for name, s in now.items()}
+    return {k: grouped[k] for k in order}, now
 
 
 def describe(settings: dict, setups: dict) -> str:
