@@ -107,6 +107,19 @@ def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
     assert re.search(r"\(\+[45]\.\d \[\+\d\.\d, \+\d\.\d\]\*", ml.split("|")[3])
     assert "*" not in bl.split("|")[3]  # +1.7 on average, all of it one seed: not significant
     assert "Runs whose training loss left the label prior: 9/9" in text
+    # the plain answer to "what reproduces?", read off the same tests as the table
+    verdict = text[text.index("## What reproduces the paper's claims"):]
+    lines = [ln for ln in verdict.splitlines() if ln.startswith("- ")]
+    ml_clir = [ln for ln in lines if ln.startswith("- CLIR de-en") and "ml-cs-p0.5-de-fr-it" in ln][-1]
+    assert ml_clir.endswith(": a significant gain, as in the paper.")  # 3 seeds each: no caveat
+    # the same test as the table's (`ml` is the last table's row, like the last verdict line)
+    assert ml_clir.split("): ml-cs-p0.5-de-fr-it ")[1].split(",")[0] in ml.split("|")[3].replace("(", "")
+    bl_clir = next(ln for ln in lines if ln.startswith("- CLIR de-en") and "bl-cs-p0.5-de-en" in ln)
+    assert bl_clir.endswith(": the paper's direction, not significant.")
+    ml_moir = next(ln for ln in lines if ln.startswith("- MoIR en-en") and "ml-cs-p0.5-de-fr-it" in ln)
+    assert ml_moir.endswith(": rises (significant); the paper: stable.")  # the fixture gains on en-en too
+    assert "- MLIR (the paper: +3.9 over zero-shot): not measured" in verdict
+    assert verdict.count("**me5-ce, first stage ") == len(cfg["eval"]["first_stages"])
     assert "`me5-bi` (me5-small bi-encoder, 300 steps x 32): 9 of 9 missing" in text
     assert "cost not measured yet" in text and "`me5-ce`: complete (9 runs)" in text
     # a committed cost measurement sizes the missing cells in CPU hours
@@ -125,6 +138,8 @@ def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
     text, _ = rep.render(cfg, tmp_path)
     assert "| bm25-pair | de-en | 84.0 | 94.0 | 95.0 | 97.0 |" in text
     assert "| first stage alone (bm25-en) | – | 84.0 | 84.0 | 84.0 |" in text
+    assert re.search(r"- Best trained setup on de-en: ml-cs-p0\.5-de-fr-it \(\d\d\.\d\); still below bm25-en alone "
+                     r"\(84\.0\): training has not yet beaten", text)
     cpu, parts = rep.cell_cpu_seconds(cfg, bi, cost, 400)
     assert parts["train"] == 300 * 32 * 1.0 and parts["test"] == 2 * 60.0 and parts["dev"] == 3 * 60.0
     assert f"~{cpu / 3600:.1f} CPU-core hours each" in text and "1.00 per pair" in text
@@ -148,6 +163,11 @@ def test_superseded_settings_come_after_the_current_ones_and_say_what_changed(tm
     assert text.index(f"## me5-ce ({now})") < text.index(f"## me5-ce ({before})")
     assert f"`train.head_learning_rate` 0.5 (now {ce['train']['head_learning_rate']})." in text
     assert "**seed 2**" in text and "**seeds 1, 2**" in text  # one seed is not read as a count
+    _record(cfg, ce, "bl-cs-p0.5-de-en", 2, scores)
+    verdict = rep.render(cfg, tmp_path)[0].split("## What reproduces the paper's claims")[1]  # current settings only
+    assert "earlier settings" not in verdict and "(current settings)" in verdict
+    assert ("rests on 1 seed of bl-cs-p0.5-de-en and 1 seed of zero-shot, of the 3 the grid asks for (one seed: "
+            "the interval covers query sampling only).") in verdict
 
 
 def test_left_prior_for_both_losses():
