@@ -233,6 +233,13 @@ def claim_verdict(kind: str, t) -> str:
             else "no gain (not significant); the paper: a gain")
 
 
+def per_seed(t) -> str:
+    """The seed-paired deltas, so a mean gain that one seed carries is visible at a glance."""
+    if not t.paired_seeds or len(t.seed_deltas) < 2:
+        return ""
+    return "; per seed " + ", ".join(f"{100 * d:+.1f}" for d in t.seed_deltas)
+
+
 def seeds(n: int) -> str:
     return f"{n} seed" + ("" if n == 1 else "s")
 
@@ -257,7 +264,7 @@ def paper_verdict(title: str, setups: dict, stage: str, pairs: list[str], tests:
                           else ""))
             lines.append(f"- {kind} {pair} (the paper: {PAPER_CLAIMS[kind]}): {setup} "
                          f"{100 * t.delta:+.1f} [{100 * t.ci_low:+.1f}, {100 * t.ci_high:+.1f}], "
-                         f"p={t.p_bonferroni:.2g}: {claim_verdict(kind, t)}{few}.")
+                         f"p={t.p_bonferroni:.2g}{per_seed(t)}: {claim_verdict(kind, t)}{few}.")
     for pair in [p for p in pairs if pair_kind(p) == "CLIR"]:
         trained = {s: statistics.fmean(r["results"][stage][pair]["measures"][METRIC] for r in recs)
                    for s, recs in ((s, [r for r in rs if counts(r) and stage in r["results"]

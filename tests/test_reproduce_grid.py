@@ -116,6 +116,7 @@ def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
     assert ml_clir.split("): ml-cs-p0.5-de-fr-it ")[1].split(",")[0] in ml.split("|")[3].replace("(", "")
     bl_clir = next(ln for ln in lines if ln.startswith("- CLIR de-en") and "bl-cs-p0.5-de-en" in ln)
     assert bl_clir.endswith(": the paper's direction, not significant.")
+    assert re.search(r"; per seed \+1[45]\.\d, -[78]\.\d, -[12]\.\d: ", bl_clir)  # the lucky seed shows
     ml_moir = next(ln for ln in lines if ln.startswith("- MoIR en-en") and "ml-cs-p0.5-de-fr-it" in ln)
     assert ml_moir.endswith(": rises (significant); the paper: stable.")  # the fixture gains on en-en too
     assert "- MLIR (the paper: +3.9 over zero-shot): not measured" in verdict
