@@ -116,7 +116,11 @@ def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
     assert ml_clir.split("): ml-cs-p0.5-de-fr-it ")[1].split(",")[0] in ml.split("|")[3].replace("(", "")
     bl_clir = next(ln for ln in lines if ln.startswith("- CLIR de-en") and "bl-cs-p0.5-de-en" in ln)
     assert bl_clir.endswith(": the paper's direction, not significant.")
-    assert re.search(r"; per seed \+1[45]\.\d, -[78]\.\d, -[12]\.\d: ", bl_clir)  # the lucky seed shows
+    found = re.search(r"; per seed (\+1[45]\.\d), (-[78]\.\d), (-[12]\.\d) \(a t-test on these 3 alone, uncorrected: p=([\d.]+)\): ",
+                      bl_clir)  # the lucky seed shows, and a t-test on the seed deltas alone
+    from scipy import stats
+    assert found and float(found[4]) == pytest.approx(
+        stats.ttest_1samp([float(x) for x in found.groups()[:3]], 0).pvalue, abs=0.01)
     ml_moir = next(ln for ln in lines if ln.startswith("- MoIR en-en") and "ml-cs-p0.5-de-fr-it" in ln)
     assert ml_moir.endswith(": rises (significant); the paper: stable.")  # the fixture gains on en-en too
     assert "- MLIR (the paper: +3.9 over zero-shot): not measured" in verdict
@@ -293,3 +297,19 @@ def test_a_bi_encoder_cell_and_its_untrained_base_row(tmp_path, fixtures):
     en = base["results"]["dense"]["en-en"]["measures"]["RR@10"]
     assert "| minilm embeddings, no fine-tuning (dense search) | – |" in text and f"{100 * en:.1f}" in text
     assert "and at step 0" in text and "rose at least 1 point above the base model's (step 0)" in text
+
+
+def test_a_bootstrap_significance_the_seed_deltas_do_not_confirm_is_said():
+    from types import SimpleNamespace
+
+    def t(deltas, significant):
+        return SimpleNamespace(subset="de-en", delta=sum(deltas) / 3, ci_low=0.008, ci_high=0.092, p_bonferroni=0.035,
+                               seeds_model=3, seed_deltas=deltas, paired_seeds=True, significant=significant)
+
+    lines = rep.paper_verdict("x", {}, "bm25-en", ["de-en"], {"bl": {"de-en": t([0.012, 0.052, 0.089], True)},
+                                                              "ml": {"de-en": t([0.050, 0.051, 0.049], True)}},
+                              {}, seeds_asked=3)
+    bl, ml = (next(ln for ln in lines if f": {name} " in ln) for name in ("bl", "ml"))
+    assert "+1.2, +5.2, +8.9 (a t-test on these 3 alone, uncorrected: p=0.15)" in bl
+    assert "does not confirm it (p >= 0.05)" in bl and "does not confirm" not in ml  # ml: p ~ 1e-4
+    assert rep.seed_ttest_p(t([0.01, 0.02], True)) is None  # 2 seeds: no t-test
