@@ -218,7 +218,7 @@ PAPER_CLAIMS = {"CLIR": "+5.1 over zero-shot", "MLIR": "+3.9 over zero-shot", "M
 
 def pair_kind(pair: str) -> str:
     q, d = pair.split("-", 1)
-    return "MoIR" if q == d else "MLIR" if "," in d or d in ("mix", "multi") else "CLIR"
+    return "MoIR" if q == d else "MLIR" if d == "mlir" or "," in d else "CLIR"  # `csir evaluate --pairs de-mlir`
 
 
 def claim_verdict(kind: str, t) -> str:
@@ -258,7 +258,7 @@ def seeds(n: int) -> str:
     return f"{n} seed" + ("" if n == 1 else "s")
 
 
-def paper_verdict(title: str, setups: dict, stage: str, pairs: list[str], tests: dict, fixed: dict[str, float],
+def paper_verdict(title: str, setups: dict, stage: str, pairs: list[str], tests: dict, fixed: dict[str, dict[str, float]],
                   seeds_asked: int) -> list[str]:
     """The report's plain answer to "what reproduces?" for one table: every code-switched setup's seed-aware
     delta to zero-shot, read against the paper's claim for its kind of pair, with the caveats that limit it."""

@@ -313,3 +313,4 @@ def test_a_bootstrap_significance_the_seed_deltas_do_not_confirm_is_said():
     assert "+1.2, +5.2, +8.9 (a t-test on these 3 alone, uncorrected: p=0.15)" in bl
     assert "does not confirm it (p >= 0.05)" in bl and "does not confirm" not in ml  # ml: p ~ 1e-4
     assert rep.seed_ttest_p(t([0.01, 0.02], True)) is None  # 2 seeds: no t-test
+    assert [rep.pair_kind(p) for p in ("de-en", "en-en", "de-mlir", "en-de")] == ["CLIR", "MoIR", "MLIR", "CLIR"]
