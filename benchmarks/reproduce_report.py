@@ -217,8 +217,9 @@ PAPER_CLAIMS = {"CLIR": "+5.1 over zero-shot", "MLIR": "+3.9 over zero-shot", "M
 
 
 def pair_kind(pair: str) -> str:
-    q, d = pair.split("-", 1)
-    return "MoIR" if q == d else "MLIR" if d == "mlir" or "," in d else "CLIR"  # `csir evaluate --pairs de-mlir`
+    from builders.evalsets.tasks import parse_pair
+
+    return {"clir": "CLIR", "mlir": "MLIR", "moir": "MoIR"}[parse_pair(pair).setup]  # the evaluator's own reading
 
 
 def claim_verdict(kind: str, t) -> str:
@@ -233,12 +234,11 @@ def claim_verdict(kind: str, t) -> str:
             else "no gain (not significant); the paper: a gain")
 
 
-def per_seed(t) -> str:
-    """The seed-paired deltas, so a mean gain that one seed carries is visible at a glance."""
+def per_seed(t, p: float | None) -> str:
+    """The seed-paired deltas (and `p`, their t-test), so a mean gain that one seed carries is visible at a glance."""
     if not t.paired_seeds or len(t.seed_deltas) < 2:
         return ""
     out = "; per seed " + ", ".join(f"{100 * d:+.1f}" for d in t.seed_deltas)
-    p = seed_ttest_p(t)
     if p is not None:
         out += f" (a t-test on these {len(t.seed_deltas)} alone, uncorrected: p={p:.2g})"
     return out
@@ -270,6 +270,7 @@ def paper_verdict(title: str, setups: dict, stage: str, pairs: list[str], tests:
             t = by_pair.get(pair)
             if t is None:
                 continue
+            p_seeds = seed_ttest_p(t)
             few = ""
             if min(t.seeds_model, zs_seeds) < seeds_asked:
                 few = (f"; rests on {seeds(t.seeds_model)} of {setup} and {seeds(zs_seeds)} of zero-shot, of the "
@@ -278,9 +279,9 @@ def paper_verdict(title: str, setups: dict, stage: str, pairs: list[str], tests:
                           else ""))
             lines.append(f"- {kind} {pair} (the paper: {PAPER_CLAIMS[kind]}): {setup} "
                          f"{100 * t.delta:+.1f} [{100 * t.ci_low:+.1f}, {100 * t.ci_high:+.1f}], "
-                         f"p={t.p_bonferroni:.2g}{per_seed(t)}: {claim_verdict(kind, t)}{few}"
+                         f"p={t.p_bonferroni:.2g}{per_seed(t, p_seeds)}: {claim_verdict(kind, t)}{few}"
                          + ("; the t-test on the seed deltas alone does not confirm it (p >= 0.05)"
-                            if t.significant and (seed_ttest_p(t) or 0.0) >= 0.05 else "") + ".")
+                            if t.significant and (p_seeds or 0.0) >= 0.05 else "") + ".")
     for pair in [p for p in pairs if pair_kind(p) == "CLIR"]:
         trained = {s: statistics.fmean(r["results"][stage][pair]["measures"][METRIC] for r in recs)
                    for s, recs in ((s, [r for r in rs if counts(r) and stage in r["results"]
