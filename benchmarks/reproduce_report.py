@@ -175,9 +175,9 @@ def zero_shot_tests(setups: dict, stage: str, pairs: list[str]) -> dict[str, dic
     return out
 
 
-def table(setups: dict, first: dict | None, stage: str, pairs: list[str], k: int | None,
-          base: dict | None = None, tests: dict | None = None) -> list[str]:
-    tests_by_setup = zero_shot_tests(setups, stage, pairs) if tests is None else tests
+def table(setups: dict, first: dict | None, stage: str, pairs: list[str], k: int | None, base: dict | None,
+          tests_by_setup: dict) -> list[str]:
+    """`tests_by_setup`: zero_shot_tests' result for this stage (the verdict section reads the same one)."""
     lines = ["| setup | seeds | " + " | ".join(pairs) + " | mean |", "|---|---:|" + "---:|" * (len(pairs) + 1)]
     fixed = []
     if first is not None and stage in first["results"]:
