@@ -41,6 +41,12 @@ def load_config(path: str | Path) -> dict:
     for key in ("report", "runs", "work", "langs", "data", "eval", "grids", "base_models"):
         if key not in cfg:
             sys.exit(f"{path}: missing key '{key}'")
+    for i, addon in enumerate(cfg.get("eval_addons") or []):
+        if not isinstance(addon, dict) or not addon.get("name") or not addon.get("pairs"):
+            sys.exit(f"{path}: eval_addons[{i}] needs a 'name' and a list of 'pairs'")
+        if set(addon["pairs"]) & set(cfg["eval"]["pairs"]):
+            sys.exit(f"{path}: eval_addons[{i}] ({addon['name']}): pairs {sorted(set(addon['pairs']) & set(cfg['eval']['pairs']))} "
+                     "are already in eval.pairs")
     names = [g["name"] for g in cfg["grids"]]
     if len(set(names)) != len(names):
         sys.exit(f"{path}: grid names must be unique, got {names}")
@@ -66,6 +72,20 @@ def digest(obj) -> str:
 
 def run_path(cfg: dict, grid: dict, setup: str, seed: int) -> Path:
     return ROOT / cfg["runs"] / grid["name"] / f"{setup}-s{seed}-{digest(cell_settings(cfg, grid))}.json"
+
+
+def addon_cfg(cfg: dict, addon: dict) -> dict:
+    """The config as an add-on evaluation sees it: the same evaluation set (held-out queries, collection, first
+    stages, depth) with the add-on's pairs, so its evaluation sets, first-stage and base-model rows are built and
+    committed by the same code under their own digests."""
+    return {**cfg, "eval": {**cfg["eval"], "pairs": list(addon["pairs"])}}
+
+
+def addon_path(cfg: dict, grid: dict, setup: str, seed: int, addon: dict) -> Path:
+    """An add-on's record sits beside the run it evaluates and is named by the run and by its own evaluation
+    settings: adding pairs later never changes a training cell's digest, so committed runs stay valid."""
+    run = run_path(cfg, grid, setup, seed)
+    return run.parent / "addons" / f"{run.stem}-{addon['name']}-{digest(addon_cfg(cfg, addon)['eval'])}.json"
 
 
 def planned_cells(cfg: dict, grids=None, setups=None, seeds=None) -> list[tuple[dict, str, int]]:
@@ -312,12 +332,56 @@ def machine() -> str:
     return f"{os.cpu_count()} CPU cores ({platform.machine()})" + (f", {gpu}" if gpu else "")
 
 
+def model_dir(cfg: dict, grid: dict, setup: str, seed: int) -> Path:
+    return ROOT / cfg["work"] / "models" / grid["name"] / run_path(cfg, grid, setup, seed).stem
+
+
+def run_addon(cfg: dict, grid: dict, setup: str, seed: int, addon: dict) -> Path | None:
+    """Evaluate a committed run's kept model on an add-on's pairs and commit the record (with the add-on's own
+    first-stage and untrained-base rows). None when the model is not on this machine (models are not committed:
+    the report lists the run as missing the add-on)."""
+    model = model_dir(cfg, grid, setup, seed)
+    if not (model / "config.json").exists():
+        print(f"reproduce: add-on {addon['name']} for {grid['name']} {setup} seed {seed}: the model is not on this "
+              f"machine ({rel(model)}); run the cell here to evaluate it")
+        return None
+    acfg = addon_cfg(cfg, addon)
+    evalsets = evaluation_sets(acfg)
+    first_stage_rows(acfg, evalsets)
+    base_model_rows(acfg, grid, evalsets)
+    out = addon_path(cfg, grid, setup, seed, addon)
+    t0 = time.perf_counter()
+    results = evaluate(acfg, grid, model, evalsets, ROOT / cfg["work"] / "results" / grid["name"] / out.stem)
+    commit, dirty = code_commit()
+    run = json.loads(run_path(cfg, grid, setup, seed).read_text(encoding="utf-8"))
+    rec = {"schema": SCHEMA, "kind": "addon", "addon": addon["name"], "grid": grid["name"], "setup": setup,
+           "seed": seed, "digest": run["digest"], "eval": acfg["eval"], "addon_digest": digest(acfg["eval"]),
+           "code_commit": commit, "code_dirty": dirty, "model_code_commit": run["code_commit"],
+           "eval_seconds": round(time.perf_counter() - t0, 1), "machine": machine(),
+           "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "results": {stage: {pair: {"measures": {k: round(v, 6) for k, v in r["measures"].items()},
+                                      "per_query": {q: round(v, 4) for q, v in sorted(r["per_query"][METRIC].items())},
+                                      "seconds": round(r.get("evaluation_time") or 0.0, 1),
+                                      "rerank_pairs": r.get("timings", {}).get("rerank_pairs")}
+                               for pair, r in sorted(per_pair.items())} for stage, per_pair in results.items()}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out) as fh:
+        json.dump(rec, fh, indent=None, separators=(",", ":"))
+        fh.write("\n")
+    return out
+
+
+def missing_addons(cfg: dict, cells: list[tuple[dict, str, int]]) -> list[tuple[dict, str, int, dict]]:
+    """(grid, setup, seed, add-on) for every committed run of `cells` that lacks an add-on's record."""
+    return [(g, s, seed, a) for g, s, seed in cells for a in cfg.get("eval_addons") or []
+            if run_path(cfg, g, s, seed).exists() and not addon_path(cfg, g, s, seed, a).exists()]
+
+
 def run_cell(cfg: dict, grid: dict, setup: str, seed: int, evalsets: dict[str, Path]) -> Path:
     data = training_data(cfg, grid["setups"])
     dev = dev_set(cfg, data)
     out = run_path(cfg, grid, setup, seed)
-    name = out.stem
-    model = ROOT / cfg["work"] / "models" / grid["name"] / name
+    model = model_dir(cfg, grid, setup, seed)
     train_s = float((model / "train_s.txt").read_text()) if (model / "train_s.txt").exists() else None
     if train_s is None:
         train_s = train(cfg, grid, setup, seed, data, dev, model)
@@ -379,6 +443,9 @@ def main(argv=None) -> None:
     if args.plan:
         for grid, setup, seed in missing:
             print(f"  {grid['name']} {setup} seed {seed} -> {rel(run_path(cfg, grid, setup, seed))}")
+        for grid, setup, seed, addon in missing_addons(cfg, cells):
+            print(f"  add-on {addon['name']}: {grid['name']} {setup} seed {seed} -> "
+                  f"{rel(addon_path(cfg, grid, setup, seed, addon))}")
         return
     if not args.report_only and missing:
         evalsets = evaluation_sets(cfg)
@@ -393,6 +460,11 @@ def main(argv=None) -> None:
             reproduce_report.write(cfg, ROOT)
     elif not args.report_only:
         first_stage_rows(cfg, evaluation_sets(cfg)) if not first_stage_path(cfg).exists() else None
+    if not args.report_only:  # add-on pairs for every committed run whose model is here (new runs included)
+        for grid, setup, seed, addon in missing_addons(cfg, cells):
+            path = run_addon(cfg, grid, setup, seed, addon)
+            if path is not None:
+                print(f"reproduce: wrote {rel(path)}")
     paths = reproduce_report.write(cfg, ROOT)
     print(f"report: {paths['report']}\nplot: {paths['plot']}")
 

@@ -65,8 +65,9 @@ def base_settings(settings: dict) -> dict:
 
 def load_runs(runs_dir: Path) -> tuple[list[dict], dict, dict, dict]:
     """(run records, {eval digest: first-stage record}, {(grid, digest): cost record}, {base digest: base-model
-    record}) committed under `runs_dir`."""
-    runs, first, costs, bases = [], {}, {}, {}
+    record}) committed under `runs_dir`. An add-on record's pairs are merged into its run's results, and the run
+    remembers them (`_addons`: {name: add-on eval settings}), so every table, test and verdict reads them alike."""
+    runs, first, costs, bases, addons = [], {}, {}, {}, []
     for path in sorted(runs_dir.rglob("*.json")):
         rec = json.loads(path.read_text(encoding="utf-8"))
         if rec.get("kind") == "first-stage":
@@ -75,10 +76,57 @@ def load_runs(runs_dir: Path) -> tuple[list[dict], dict, dict, dict]:
             costs[(rec["grid"], rec["digest"])] = rec
         elif rec.get("kind") == "base-model":
             bases[rec["digest"]] = rec
+        elif rec.get("kind") == "addon":
+            addons.append(rec)
         elif rec.get("schema") == 2:
             rec["_path"] = path
+            rec["_addons"] = {}
             runs.append(rec)
+    by_cell = {(r["grid"], r["digest"], r["setup"], r["seed"]): r for r in runs}
+    for a in addons:
+        run = by_cell.get((a["grid"], a["digest"], a["setup"], a["seed"]))
+        if run is None:  # an add-on of a run that is no longer committed: nothing to attach it to
+            continue
+        run["_addons"][a["addon"]] = a["eval"]
+        for stage, per_pair in a["results"].items():
+            run["results"].setdefault(stage, {}).update(per_pair)
     return runs, first, costs, bases
+
+
+def with_addons(rec: dict | None, extra: list[dict | None]) -> dict | None:
+    """A first-stage or base-model record with the add-on evaluations' rows (same queries, collection and first
+    stages; other pairs) merged in."""
+    found = [r for r in (rec, *extra) if r is not None]
+    if not found:
+        return None
+    out = {**found[0], "results": {stage: dict(pp) for stage, pp in found[0]["results"].items()}}
+    for other in found[1:]:
+        for stage, per_pair in other["results"].items():
+            out["results"].setdefault(stage, {}).update(per_pair)
+    return out
+
+
+def addon_evals(setups: dict) -> list[dict]:
+    """The add-on evaluation settings any run of a table carries, in a stable order."""
+    found = {}
+    for r in (r for rs in setups.values() for r in rs):
+        for name, e in r.get("_addons", {}).items():
+            found.setdefault(name, e)
+    return [found[k] for k in sorted(found)]
+
+
+def addon_counts(setups: dict) -> list[tuple[str, dict, int]]:
+    """(add-on name, its evaluation settings, runs that carry it)."""
+    runs = [r for rs in setups.values() for r in rs]
+    names = sorted({n for r in runs for n in r.get("_addons", {})})
+    return [(n, next(r["_addons"][n] for r in runs if n in r.get("_addons", {})),
+             sum(n in r.get("_addons", {}) for r in runs)) for n in names]
+
+
+def table_pairs(setups: dict) -> list[str]:
+    """The evaluation's pairs, then every add-on's."""
+    settings = next(iter(setups.values()))[0]["settings"]
+    return list(dict.fromkeys([*settings["eval"]["pairs"], *[p for e in addon_evals(setups) for p in e["pairs"]]]))
 
 
 def group_runs(runs: list[dict]) -> dict:
@@ -293,6 +341,13 @@ def paper_verdict(title: str, setups: dict, stage: str, pairs: list[str], tests:
         lines.append(f"- Best trained setup on {pair}: {best} ({fmt(trained[best])}); "
                      + (f"still below {' and '.join(above)}: training has not yet beaten every untrained "
                         "ranking on this pipeline." if above else "above every untrained ranking in the table."))
+    counted = [r for rs in setups.values() for r in rs if counts(r) and stage in r["results"]]
+    for pair in [p for p in pairs if pair_kind(p) == "MLIR" and not any(p in t for t in tests.values())]:
+        lack = [r for r in counted if pair not in r["results"][stage]]
+        if lack:
+            names = ", ".join(f"{r['setup']} s{r['seed']}" for r in lack)
+            lines.append(f"- MLIR {pair} (the paper: {PAPER_CLAIMS['MLIR']}): not tested yet; its add-on evaluation "
+                         f"is missing for {names}.")
     if not any(pair_kind(p) == "MLIR" for p in pairs):
         lines.append(f"- MLIR (the paper: {PAPER_CLAIMS['MLIR']}): not measured; the evaluation pairs are "
                      f"{', '.join(pairs)}, with no multilingual collection.")
@@ -413,6 +468,14 @@ def missing_cells(cfg: dict, runs: list[dict], costs: dict, n_queries: int | Non
         done = [r for r in runs if r["grid"] == grid["name"] and r["digest"] == dg]
         have = {(r["setup"], r["seed"]) for r in done}
         todo = [(s, seed) for seed in grid["seeds"] for s in grid["setups"] if (s, seed) not in have]
+        for addon in cfg.get("eval_addons") or []:
+            want = drv.addon_cfg(cfg, addon)["eval"]
+            lack = [r for r in done if r["_addons"].get(addon["name"]) != want]
+            if lack:
+                lines.append(f"- `{grid['name']}` add-on `{addon['name']}` ({', '.join(addon['pairs'])}): missing for "
+                             f"{len(lack)} of {len(done)} committed runs — "
+                             + ", ".join(f"{r['setup']} s{r['seed']}" for r in lack)
+                             + "; evaluated from the run's kept model (`make reproduce` on the machine that has it).")
         if not todo:
             lines.append(f"- `{grid['name']}`: complete ({len(done)} runs).")
             continue
@@ -474,9 +537,12 @@ def first_stage_section(fs: dict | None) -> list[str]:
 
 
 def render(cfg: dict, root: Path) -> tuple[str, dict]:
+    import reproduce_offline as drv
+
     runs, first, cost_recs, bases = load_runs(root / cfg["runs"])
     grouped, now = current_first(cfg, group_runs(runs))
-    current_fs = first.get(json_digest(cfg["eval"]))
+    current_fs = with_addons(first.get(json_digest(cfg["eval"])),
+                             [first.get(json_digest(drv.addon_cfg(cfg, a)["eval"])) for a in cfg.get("eval_addons") or []])
     lines = ["# Does code-switched training help? Offline reproduction on DDTP", "",
              "Method of Litschko et al. (2023) on Debian's human-translated package descriptions (DDTP). Generated by "
              "`make reproduce` (`benchmarks/reproduce_offline.py`, config `configs/reproduce/offline.yaml`) from the "
@@ -493,7 +559,8 @@ def render(cfg: dict, root: Path) -> tuple[str, dict]:
     for (grid, dg), setups in grouped.items():
         any_run = next(iter(setups.values()))[0]
         settings = any_run["settings"]
-        pairs = settings["eval"]["pairs"]
+        pairs = table_pairs(setups)
+        extra = addon_evals(setups)
         runs_here = [r for rs in setups.values() for r in rs]
         with_dev = sum(bool(r["dev_curve"]) for r in runs_here)
         if grid in now and now[grid][0] == dg:
@@ -503,15 +570,19 @@ def render(cfg: dict, root: Path) -> tuple[str, dict]:
                       "Kept as measured evidence; not the configured method. "
                       + (f"Differs from the current `{grid}` settings in: {settings_diff(settings, now[grid][1])}."
                          if grid in now else f"The config no longer has a `{grid}` grid."), ""]
-        lines += [describe(settings, setups), "",
+        lines += [describe(settings, setups)
+                  + "".join(f" Pairs {', '.join(e['pairs'])} (add-on `{name}`): evaluated afterwards on the same kept "
+                            f"models and evaluation set, in {n} of {len(runs_here)} runs."
+                            for name, e, n in addon_counts(setups)), "",
                   f"Dev-set curves (RR@10 on training-side packages that are not training queries, re-ranking "
                   f"their English-BM25 top-{cfg['data'].get('dev_top_k', 10)}, every {settings['train'].get('eval_steps')} "
                   "steps" + (" and at step 0" if settings["train"].get("eval_at_start") else "")
                   + f"): recorded for {with_dev} of {len(runs_here)} runs"
                   + ("" if with_dev == len(runs_here) else " (the others were trained by a loop without eval_steps; "
                      "the plot shows their training loss instead)") + ".", ""]
-        fs = first.get(json_digest(settings["eval"]))
-        base = bases.get(json_digest(base_settings(settings)))
+        fs = with_addons(first.get(json_digest(settings["eval"])), [first.get(json_digest(e)) for e in extra])
+        base = with_addons(bases.get(json_digest(base_settings(settings))),
+                           [bases.get(json_digest(base_settings({**settings, "eval": e}))) for e in extra])
         for stage in stages(settings):
             lines += [f"### First stage: {STAGE_DOC.get(stage, stage)}", ""]
             tests = zero_shot_tests(setups, stage, pairs)
@@ -591,12 +662,12 @@ def plot(grouped: dict, path: Path, first: dict | None = None) -> None:
     color = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(every)}
     for (ax, cax), ((grid, dg), setups) in zip(axes, grouped.items()):
         settings = next(iter(setups.values()))[0]["settings"]
-        stage, pairs = stages(settings)[0], settings["eval"]["pairs"]
+        stage, pairs = stages(settings)[0], table_pairs(setups)
         width = 0.8 / max(len(setups), 1)
         for k, (setup, recs) in enumerate(setups.items()):
             recs = [r for r in recs if counts(r)]  # as the tables
-            vals = [[100 * r["results"][stage][p]["measures"][METRIC] for r in recs if stage in r["results"]]
-                    for p in pairs]
+            vals = [[100 * r["results"][stage][p]["measures"][METRIC] for r in recs
+                     if stage in r["results"] and p in r["results"][stage]] for p in pairs]
             ax.bar([i + (k - (len(setups) - 1) / 2) * width for i in range(len(pairs))],
                    [statistics.fmean(v) if v else 0 for v in vals], width,
                    yerr=[statistics.stdev(v) if len(v) > 1 else 0 for v in vals], capsize=2, color=color[setup],

@@ -67,7 +67,8 @@ def test_committed_runs_are_skipped(tmp_path, capsys):
     drv.main(["--config", str(cfg_file), "--plan", "--grids", "me5-ce", "--seeds", "1"])
     out = capsys.readouterr().out
     assert "1 of 3 cells committed, 2 to run" in out
-    assert "zero-shot seed 1" not in out and "bl-cs-p0.5-de-en seed 1" in out
+    assert "  me5-ce zero-shot seed 1" not in out and "  me5-ce bl-cs-p0.5-de-en seed 1" in out
+    assert "  add-on mlir: me5-ce zero-shot seed 1 -> " in out  # the committed run still lacks its MLIR add-on
 
 
 def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
@@ -217,7 +218,8 @@ def test_base_model_row_is_matched_by_what_it_depends_on(tmp_path):
     assert text.count(row) == 2 * len(cfg["eval"]["first_stages"])  # both grids, every first stage
 
 
-def _fixture_grid_cfg(tmp_path: Path, fixtures: Path, grids: list[dict], base_models: dict) -> list[str]:
+def _fixture_grid_cfg(tmp_path: Path, fixtures: Path, grids: list[dict], base_models: dict,
+                      addons: list[dict] | None = None) -> list[str]:
     """A config over the fixture DDTP and Ding/FreeDict files (written to tmp_path); the driver's argv for it."""
     import shutil
 
@@ -235,19 +237,20 @@ def _fixture_grid_cfg(tmp_path: Path, fixtures: Path, grids: list[dict], base_mo
                     "near_duplicate_words": 64, "dev_queries": 20, "dev_pairs": ["de-en"], "dev_top_k": 5},
            "eval": {"langs": ["en", "de"], "pairs": ["de-en", "en-en"], "max_queries": 25, "top_k": 20,
                     "first_stages": ["bm25-en", "bm25-pair"]},
-           "base_models": base_models, "grids": grids}
+           "base_models": base_models, "grids": grids, **({"eval_addons": addons} if addons else {})}
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg))
     return ["--config", str(cfg_file), "--ddtp-dir", str(fixtures / "ddtp"), "--dict-dir", str(tmp_path / "dicts")]
 
 
-def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, monkeypatch):
-    """Data, dev set, both first stages, training, evaluation, the committed record and the report, with a tiny
-    model on the fixture DDTP and Ding/FreeDict files; a second invocation finds nothing left to run."""
+def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, capsys):
+    """Data, dev set, both first stages, training, evaluation, the committed record, its MLIR add-on and the report,
+    with a tiny model on the fixture DDTP and Ding/FreeDict files; a second invocation finds nothing left to run."""
     import torch
 
     torch.set_num_threads(1)
-    argv = _fixture_grid_cfg(tmp_path, fixtures, base_models={"tiny": "tiny-random-bert"}, grids=[
+    argv = _fixture_grid_cfg(tmp_path, fixtures, base_models={"tiny": "tiny-random-bert"},
+                             addons=[{"name": "mlir", "pairs": ["de-mlir"]}], grids=[
         {"name": "tiny-ce", "base": "tiny", "objective": "cross-encoder", "rerank_k": 5,
          "setups": ["zero-shot", "bl-cs-p0.5-de-en"], "seeds": [1],
          "train": {"max_steps": 3, "batch_size": 10, "learning_rate": 1e-3, "head_learning_rate": 1e-2,
@@ -264,15 +267,40 @@ def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, monkeypatch):
     assert set(rec["results"]["bm25-pair"]) == {"de-en", "en-en"}
     assert len(rec["results"]["bm25-en"]["de-en"]["per_query"]) == 25
     assert rec["results"]["bm25-en"]["de-en"]["rerank_pairs"] == 25 * 5
-    first = next((tmp_path / "runs").glob("first-stage-*.json"))
+    first = next(p for p in (tmp_path / "runs").glob("first-stage-*.json")
+                 if json.loads(p.read_text())["eval"]["pairs"] == ["de-en", "en-en"])
     fs = json.loads(first.read_text())["results"]
     assert fs["bm25-pair"]["de-en"]["measures"]["R@20"] < fs["bm25-en"]["de-en"]["measures"]["R@20"]
     text = (tmp_path / "report.md").read_text()
     assert "first stage alone (bm25-en)" in text and "`tiny-ce`: complete (2 runs)" in text
     assert "recorded for 2 of 2 runs" in text
-    before = {p: p.read_bytes() for p in runs}
+    # the add-on: the kept model evaluated on de-mlir over the same queries, recorded beside its run
+    addons = sorted((tmp_path / "runs" / "tiny-ce" / "addons").glob("*.json"))
+    assert [p.name.split(".json")[0].rsplit("-", 2)[0] for p in addons] == [p.stem for p in runs]
+    add = json.loads(addons[1].read_text())
+    assert add["kind"] == "addon" and add["digest"] == rec["digest"] and add["model_code_commit"] == rec["code_commit"]
+    assert set(add["results"]) == {"bm25-en", "bm25-pair"} and all(set(r) == {"de-mlir"} for r in add["results"].values())
+    assert set(add["results"]["bm25-en"]["de-mlir"]["per_query"]) == set(rec["results"]["bm25-en"]["de-en"]["per_query"])
+    fs_mlir = json.loads(next(p for p in (tmp_path / "runs").glob("first-stage-*.json")
+                              if p != first).read_text())["results"]
+    assert set(fs_mlir["bm25-pair"]) == {"de-mlir"}  # German BM25 over the mixed collection: its own first stage
+    text = (tmp_path / "report.md").read_text()
+    assert "| setup | seeds | de-en | en-en | de-mlir | mean |" in text and "| bm25-pair | de-mlir |" in text
+    assert "Pairs de-mlir (add-on `mlir`): evaluated afterwards on the same kept models and evaluation set, in 2 of 2 runs." in text
+    assert "MLIR (the paper: +3.9 over zero-shot): not measured" not in text  # (3 tiny steps: no run counts)
+    before = {p: p.read_bytes() for p in runs + addons}
     drv.main(argv)  # everything committed: nothing retrains, nothing is rewritten
-    assert {p: p.read_bytes() for p in runs} == before
+    assert {p: p.read_bytes() for p in runs + addons} == before
+    # an add-on whose run's model is not on this machine is named, never faked
+    import shutil
+
+    addons[0].unlink()
+    shutil.rmtree(tmp_path / "work" / "models" / "tiny-ce" / runs[0].stem)
+    capsys.readouterr()
+    drv.main(argv)
+    assert "the model is not on this machine" in capsys.readouterr().out and not addons[0].exists()
+    text = (tmp_path / "report.md").read_text()
+    assert "add-on `mlir` (de-mlir): missing for 1 of 2 committed runs — bl-cs-p0.5-de-en s1" in text
 
 
 def test_a_bi_encoder_cell_and_its_untrained_base_row(tmp_path, fixtures):
@@ -314,3 +342,59 @@ def test_a_bootstrap_significance_the_seed_deltas_do_not_confirm_is_said():
     assert "does not confirm it (p >= 0.05)" in bl and "does not confirm" not in ml  # ml: p ~ 1e-4
     assert rep.seed_ttest_p(t([0.01, 0.02], True)) is None  # 2 seeds: no t-test
     assert [rep.pair_kind(p) for p in ("de-en", "en-en", "de-mlir", "en-de")] == ["CLIR", "MoIR", "MLIR", "CLIR"]
+
+
+def test_an_addon_evaluation_joins_its_runs_tables_tests_and_verdict(tmp_path):
+    """MLIR measured after the runs were committed: its records (and its first-stage row) join the tables, the
+    seed-aware tests (Bonferroni now over three pairs) and the verdict; a run that lacks it is named."""
+    cfg = _cfg(tmp_path)
+    ce = cfg["grids"][0]
+    addon = cfg["eval_addons"][0]
+    assert addon == {"name": "mlir", "pairs": ["de-mlir"]}
+    rng = np.random.default_rng(1)
+    qs = [f"q{i}" for i in range(200)]
+    base = rng.uniform(0.2, 0.9, len(qs))
+
+    def pq(offset):
+        return {q: float(np.clip(b + offset + rng.normal(0, 0.02), 0, 1)) for q, b in zip(qs, base)}
+
+    def addon_record(setup, seed, offset):
+        path = drv.addon_path(cfg, ce, setup, seed, addon)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        res = {st: {"de-mlir": {"measures": {"RR@10": 0.0}, "per_query": pq(offset)}} for st in cfg["eval"]["first_stages"]}
+        for r in res.values():
+            r["de-mlir"]["measures"]["RR@10"] = float(np.mean(list(r["de-mlir"]["per_query"].values())))
+        ae = drv.addon_cfg(cfg, addon)["eval"]
+        path.write_text(json.dumps({"schema": 2, "kind": "addon", "addon": "mlir", "grid": ce["name"], "setup": setup,
+                                    "seed": seed, "digest": drv.digest(drv.cell_settings(cfg, ce)), "eval": ae,
+                                    "addon_digest": drv.digest(ae), "results": res}))
+
+    for seed in (1, 2, 3):
+        for setup, offset in (("zero-shot", 0.0), ("bl-cs-p0.5-de-en", 0.06)):
+            _record(cfg, ce, setup, seed, {st: {p: pq(offset) for p in cfg["eval"]["pairs"]}
+                                           for st in cfg["eval"]["first_stages"]})
+            if (setup, seed) != ("bl-cs-p0.5-de-en", 3):
+                addon_record(setup, seed, offset)
+    ae = drv.addon_cfg(cfg, addon)["eval"]
+    assert ae["pairs"] == ["de-mlir"] and {**ae, "pairs": cfg["eval"]["pairs"]} == cfg["eval"]  # same evaluation set
+    first = {"schema": 2, "kind": "first-stage", "eval": ae, "digest": drv.digest(ae),
+             "results": {st: {"de-mlir": {"measures": {"RR@10": 0.61, "R@10": 0.8, "R@20": 0.9, "R@100": 0.95},
+                                          "per_query": {}, "num_queries": 200}} for st in cfg["eval"]["first_stages"]}}
+    (tmp_path / "runs" / "first-stage-mlir.json").write_text(json.dumps(first))
+    text, _ = rep.render(cfg, tmp_path)
+    assert "| setup | seeds | de-en | en-en | de-mlir | mean |" in text
+    assert "| first stage alone (bm25-en) | – | – | – | 61.0 | 61.0 |" in text  # no first-stage row for the main pairs
+    assert "in 5 of 6 runs" in text and "missing for 1 of 6 committed runs — bl-cs-p0.5-de-en s3" in text
+    verdict = text[text.index("## What reproduces the paper's claims"):]
+    assert "- MLIR de-mlir (the paper: +3.9 over zero-shot): not tested yet; its add-on evaluation is missing for " \
+           "bl-cs-p0.5-de-en s3." in verdict
+    addon_record("bl-cs-p0.5-de-en", 3, 0.06)
+    text, grouped = rep.render(cfg, tmp_path)
+    verdict = text[text.index("## What reproduces the paper's claims"):]
+    mlir = [ln for ln in verdict.splitlines() if ln.startswith("- MLIR de-mlir")]
+    assert len(mlir) == 2 and all(": a significant gain, as in the paper." in ln for ln in mlir)
+    assert "): not measured" not in verdict and "add-on `mlir`" not in text.split("## Cells not run yet")[1]
+    tests = rep.zero_shot_tests(grouped[next(iter(grouped))], "bm25-en", rep.table_pairs(grouped[next(iter(grouped))]))
+    assert set(tests["bl-cs-p0.5-de-en"]) == {"de-en", "en-en", "de-mlir"}  # Bonferroni over all three pairs
+    t = tests["bl-cs-p0.5-de-en"]["de-mlir"]
+    assert t.delta == pytest.approx(0.06, abs=0.01) and t.p_bonferroni >= t.p
