@@ -292,6 +292,16 @@ def curves(model: Path) -> tuple[list, list]:
     return loss, dev
 
 
+def result_rows(results: dict, timings: bool = True) -> dict:
+    """{stage: {pair: measures, per-query RR@10 (4 decimals)[, seconds, re-ranked pairs]}}: what a committed record
+    keeps of `evaluate`'s results."""
+    return {stage: {pair: {"measures": {k: round(v, 6) for k, v in r["measures"].items()},
+                           "per_query": {q: round(v, 4) for q, v in sorted(r["per_query"][METRIC].items())},
+                           **({"seconds": round(r.get("evaluation_time") or 0.0, 1),
+                               "rerank_pairs": r.get("timings", {}).get("rerank_pairs")} if timings else {})}
+                    for pair, r in sorted(per_pair.items())} for stage, per_pair in results.items()}
+
+
 def record(cfg: dict, grid: dict, setup: str, seed: int, model: Path, results: dict, train_s: float,
            eval_s: float, rows: int) -> dict:
     """The committed record of one finished run (small: per-query RR@10 rounded to 4 decimals)."""
@@ -300,13 +310,7 @@ def record(cfg: dict, grid: dict, setup: str, seed: int, model: Path, results: d
     state = json.loads((model / "trainer_state.json").read_text())
     steps = state.get("global_step")
     batch = grid["train"]["batch_size"]
-    evals = {}
-    for stage, per_pair in results.items():
-        evals[stage] = {pair: {"measures": {k: round(v, 6) for k, v in r["measures"].items()},
-                               "per_query": {q: round(v, 4) for q, v in sorted(r["per_query"][METRIC].items())},
-                               "seconds": round(r.get("evaluation_time") or 0.0, 1),
-                               "rerank_pairs": r.get("timings", {}).get("rerank_pairs")}
-                        for pair, r in sorted(per_pair.items())}
+    evals = result_rows(results)
     return {"schema": SCHEMA, "grid": grid["name"], "base": grid["base"], "objective": grid["objective"],
             "setup": setup, "seed": seed, "digest": digest(cell_settings(cfg, grid)),
             "settings": cell_settings(cfg, grid), "code_commit": commit, "code_dirty": dirty,
@@ -359,11 +363,7 @@ def run_addon(cfg: dict, grid: dict, setup: str, seed: int, addon: dict) -> Path
            "code_commit": commit, "code_dirty": dirty, "model_code_commit": run["code_commit"],
            "eval_seconds": round(time.perf_counter() - t0, 1), "machine": machine(),
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "results": {stage: {pair: {"measures": {k: round(v, 6) for k, v in r["measures"].items()},
-                                      "per_query": {q: round(v, 4) for q, v in sorted(r["per_query"][METRIC].items())},
-                                      "seconds": round(r.get("evaluation_time") or 0.0, 1),
-                                      "rerank_pairs": r.get("timings", {}).get("rerank_pairs")}
-                               for pair, r in sorted(per_pair.items())} for stage, per_pair in results.items()}}
+           "results": result_rows(results)}
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(out) as fh:
         json.dump(rec, fh, indent=None, separators=(",", ":"))
@@ -553,9 +553,7 @@ def base_model_rows(cfg: dict, grid: dict, evalsets: dict[str, Path]) -> Path | 
     rec = {"schema": SCHEMA, "kind": "base-model", "base": grid["base"], "settings": key, "digest": digest(key),
            "code_commit": commit, "code_dirty": dirty, "eval_seconds": round(time.perf_counter() - t0, 1),
            "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "results": {stage: {pair: {"measures": {k: round(v, 6) for k, v in r["measures"].items()},
-                                      "per_query": {q: round(v, 4) for q, v in sorted(r["per_query"][METRIC].items())}}
-                               for pair, r in sorted(per_pair.items())} for stage, per_pair in results.items()}}
+           "results": result_rows(results, timings=False)}
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(out) as fh:
         json.dump(rec, fh, indent=None, separators=(",", ":"))
