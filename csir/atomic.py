@@ -15,6 +15,25 @@ from pathlib import Path
 from csir.cleanup import remove_dead_pid_entries, tmp_name
 
 
+def umask_mode(base: int) -> int:
+    """`base` (0o666 files, 0o777 directories) less the process umask: what open()/mkdir() would have given.
+    mkstemp/mkdtemp create 0600/0700 for privacy while the temp is half-written; the finished output gets the
+    permissions a plain write would have (a results folder colleagues can read)."""
+    return base & ~_umask()
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask sets it, racing other threads' file creation)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def sweep_siblings(target: Path) -> None:
     """Remove `.NAME.tmp-*` / `.NAME.old-*` siblings of `target` left by dead processes."""
     for kind in ("tmp", "old"):
@@ -33,6 +52,7 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = True):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    os.chmod(tmp, umask_mode(0o777))
     if target.exists():
         if not overwrite:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -56,6 +76,7 @@ def atomic_file(target: str | os.PathLike, mode: str = "w", encoding: str | None
     try:
         with open(tmp, mode, encoding=None if "b" in mode else encoding) as fh:
             yield fh
+        os.chmod(tmp, umask_mode(0o666))
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

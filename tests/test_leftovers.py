@@ -128,3 +128,22 @@ def _running(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def test_atomic_outputs_get_the_permissions_a_plain_write_would(tmp_path):
+    """mkstemp/mkdtemp make 0600/0700 temps; the finished file and folder follow the umask, like open()/mkdir()."""
+    import os
+    import stat
+
+    from csir.atomic import atomic_dir, atomic_file
+
+    old = os.umask(0o027)
+    try:
+        with atomic_file(tmp_path / "out.json") as fh:
+            fh.write("{}")
+        with atomic_dir(tmp_path / "repo") as d:
+            (d / "x.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "repo").stat().st_mode) == 0o750
