@@ -330,7 +330,7 @@ def paper_verdict(title: str, setups: dict, stage: str, pairs: list[str], tests:
                          f"p={t.p_bonferroni:.2g}{per_seed(t, p_seeds)}: {claim_verdict(kind, t)}{few}"
                          + ("; the t-test on the seed deltas alone does not confirm it (p >= 0.05)"
                             if t.significant and (p_seeds or 0.0) >= 0.05 else "") + ".")
-    for pair in [p for p in pairs if pair_kind(p) == "CLIR"]:
+    for pair in [p for p in pairs if pair_kind(p) != "MoIR"]:  # the cross-lingual pairs (CLIR, MLIR)
         trained = {s: statistics.fmean(r["results"][stage][pair]["measures"][METRIC] for r in recs)
                    for s, recs in ((s, [r for r in rs if counts(r) and stage in r["results"]
                                         and pair in r["results"][stage]]) for s, rs in setups.items()) if recs}
