@@ -106,21 +106,16 @@ def with_addons(rec: dict | None, extra: list[dict | None]) -> dict | None:
     return out
 
 
-def addon_evals(setups: dict) -> list[dict]:
-    """The add-on evaluation settings any run of a table carries, in a stable order."""
-    found = {}
-    for r in (r for rs in setups.values() for r in rs):
-        for name, e in r.get("_addons", {}).items():
-            found.setdefault(name, e)
-    return [found[k] for k in sorted(found)]
-
-
 def addon_counts(setups: dict) -> list[tuple[str, dict, int]]:
-    """(add-on name, its evaluation settings, runs that carry it)."""
+    """(add-on name, its evaluation settings, runs that carry it) for every add-on of a table, by name."""
     runs = [r for rs in setups.values() for r in rs]
     names = sorted({n for r in runs for n in r.get("_addons", {})})
     return [(n, next(r["_addons"][n] for r in runs if n in r.get("_addons", {})),
              sum(n in r.get("_addons", {}) for r in runs)) for n in names]
+
+
+def addon_evals(setups: dict) -> list[dict]:
+    return [e for _, e, _ in addon_counts(setups)]
 
 
 def table_pairs(setups: dict) -> list[str]:
