@@ -88,9 +88,14 @@ def load_runs(runs_dir: Path) -> tuple[list[dict], dict, dict, dict]:
         if run is None:  # an add-on of a run that is no longer committed: nothing to attach it to
             continue
         run["_addons"][a["addon"]] = a["eval"]
-        for stage, per_pair in a["results"].items():
-            run["results"].setdefault(stage, {}).update(per_pair)
+        merge_pairs(run["results"], a["results"])
     return runs, first, costs, bases
+
+
+def merge_pairs(results: dict, other: dict) -> None:
+    """Add `other`'s {stage: {pair: row}} to `results` (an add-on's pairs beside the evaluation's own)."""
+    for stage, per_pair in other.items():
+        results.setdefault(stage, {}).update(per_pair)
 
 
 def with_addons(rec: dict | None, extra: list[dict | None]) -> dict | None:
@@ -101,8 +106,7 @@ def with_addons(rec: dict | None, extra: list[dict | None]) -> dict | None:
         return None
     out = {**found[0], "results": {stage: dict(pp) for stage, pp in found[0]["results"].items()}}
     for other in found[1:]:
-        for stage, per_pair in other["results"].items():
-            out["results"].setdefault(stage, {}).update(per_pair)
+        merge_pairs(out["results"], other["results"])
     return out
 
 
@@ -340,9 +344,8 @@ def paper_verdict(title: str, setups: dict, stage: str, pairs: list[str], tests:
     for pair in [p for p in pairs if pair_kind(p) == "MLIR" and not any(p in t for t in tests.values())]:
         lack = [r for r in counted if pair not in r["results"][stage]]
         if lack:
-            names = ", ".join(f"{r['setup']} s{r['seed']}" for r in lack)
             lines.append(f"- MLIR {pair} (the paper: {PAPER_CLAIMS['MLIR']}): not tested yet; its add-on evaluation "
-                         f"is missing for {names}.")
+                         f"is missing for {run_labels(lack)}.")
     if not any(pair_kind(p) == "MLIR" for p in pairs):
         lines.append(f"- MLIR (the paper: {PAPER_CLAIMS['MLIR']}): not measured; the evaluation pairs are "
                      f"{', '.join(pairs)}, with no multilingual collection.")
@@ -369,6 +372,11 @@ def counts(rec: dict) -> bool:
     """Whether a run is data: one that never left its starting point (`left_prior` false) is a bug to fix, and
     stays out of every mean, test and bar (None, "cannot tell", counts)."""
     return rec.get("left_prior") is not False
+
+
+def run_labels(runs: list[dict]) -> str:
+    """`setup sN`, comma-separated."""
+    return ", ".join(f"{r['setup']} s{r['seed']}" for r in runs)
 
 
 def named_runs(runs: list[dict]) -> str:
@@ -468,8 +476,7 @@ def missing_cells(cfg: dict, runs: list[dict], costs: dict, n_queries: int | Non
             lack = [r for r in done if r["_addons"].get(addon["name"]) != want]
             if lack:
                 lines.append(f"- `{grid['name']}` add-on `{addon['name']}` ({', '.join(addon['pairs'])}): missing for "
-                             f"{len(lack)} of {len(done)} committed runs — "
-                             + ", ".join(f"{r['setup']} s{r['seed']}" for r in lack)
+                             f"{len(lack)} of {len(done)} committed runs — {run_labels(lack)}"
                              + "; evaluated from the run's kept model (`make reproduce` on the machine that has it).")
         if not todo:
             lines.append(f"- `{grid['name']}`: complete ({len(done)} runs).")
