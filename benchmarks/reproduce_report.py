@@ -77,16 +77,23 @@ def load_runs(runs_dir: Path) -> tuple[list[dict], dict, dict, dict]:
         elif rec.get("kind") == "base-model":
             bases[rec["digest"]] = rec
         elif rec.get("kind") == "addon":
+            rec["_path"] = path
             addons.append(rec)
         elif rec.get("schema") == 2:
             rec["_path"] = path
             rec["_addons"] = {}
             runs.append(rec)
     by_cell = {(r["grid"], r["digest"], r["setup"], r["seed"]): r for r in runs}
+    same_name: dict = {}  # (grid, digest, add-on name) -> first record: one table column, one evaluation
     for a in addons:
         run = by_cell.get((a["grid"], a["digest"], a["setup"], a["seed"]))
         if run is None:  # an add-on of a run that is no longer committed: nothing to attach it to
             continue
+        seen = same_name.setdefault((a["grid"], a["digest"], a["addon"]), a)
+        if seen["eval"] != a["eval"]:
+            raise ValueError(f"{a['_path']}: add-on '{a['addon']}' was evaluated with other settings than "
+                             f"{seen['_path'].name} (same grid and runs); give the changed add-on a new name in "
+                             "the config's eval_addons")
         run["_addons"][a["addon"]] = a["eval"]
         merge_pairs(run["results"], a["results"])
     return runs, first, costs, bases

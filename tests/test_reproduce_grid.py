@@ -400,3 +400,12 @@ def test_an_addon_evaluation_joins_its_runs_tables_tests_and_verdict(tmp_path):
     assert set(tests["bl-cs-p0.5-de-en"]) == {"de-en", "en-en", "de-mlir"}  # Bonferroni over all three pairs
     t = tests["bl-cs-p0.5-de-en"]["de-mlir"]
     assert t.delta == pytest.approx(0.06, abs=0.01) and t.p_bonferroni >= t.p
+    # An add-on of the same name evaluated otherwise (say, a deeper first stage) would share the column: refused.
+    other = {**ae, "top_k": 7}
+    stray = drv.addon_path(cfg, ce, "zero-shot", 2, addon).with_name("zero-shot-s2-x-mlir-other.json")
+    stray.write_text(json.dumps({"schema": 2, "kind": "addon", "addon": "mlir", "grid": ce["name"], "setup": "zero-shot",
+                                 "seed": 2, "digest": drv.digest(drv.cell_settings(cfg, ce)), "eval": other,
+                                 "addon_digest": drv.digest(other), "results": {}}))
+    with pytest.raises(ValueError, match=r"zero-shot-s2-x-mlir-other\.json: add-on 'mlir' was evaluated with other "
+                                         r"settings than .*give the changed add-on a new name"):
+        rep.render(cfg, tmp_path)
