@@ -140,6 +140,8 @@ def training_data(cfg: dict, setups: list[str]) -> Path:
     manifest = work / "ddtp-codeswitched" / "build_manifest.json"
     built = set(json.loads(manifest.read_text())["variants"]) if manifest.exists() else set()
     wanted = {s for s in setups if s != "translate-train"}
+    if "translate-train" in setups:  # the dev set is defined against the zero-shot variant's training queries
+        wanted.add("zero-shot")
     if not wanted <= built:
         ddtp, dicts = sources(cfg)
         build(ExampleConfig(output=str(work), ddtp_dir=str(ddtp), dict_dir=str(dicts), langs=cfg["langs"],
@@ -147,11 +149,22 @@ def training_data(cfg: dict, setups: list[str]) -> Path:
                             negatives_from=d["negatives_from"], negative_pool=d["negative_pool"],
                             near_duplicate_words=d["near_duplicate_words"], variants=sorted(wanted | built)))
     if "translate-train" in setups and not (work / "translate-train" / "README.md").exists():
-        translate_train(cfg, work / "translate-train")
+        translate_train(cfg, work / "translate-train", dev_queries(dev_set(cfg, work)))
     return work
 
 
-def translate_train(cfg: dict, out: Path) -> None:
+def dev_queries(dev: Path | None) -> frozenset[str]:
+    """The packages the dev curve queries (every pair's queries)."""
+    if dev is None:
+        return frozenset()
+    configs = json.loads((dev / "build_manifest.json").read_text())["configs"]
+    return frozenset(i for name in configs if name.endswith("-queries")
+                     for i in load_repo_dataset(dev, name, split="test")["id"])
+
+
+def translate_train(cfg: dict, out: Path, exclude: frozenset[str]) -> None:
+    """Human-translated pairs of training-side packages, none of them a dev-curve query (`exclude`): the
+    code-switched variants' queries are disjoint from the dev set by construction, these are drawn anew."""
     import datasets
 
     from builders.repo_writer import write_dataset_repo
@@ -162,14 +175,15 @@ def translate_train(cfg: dict, out: Path) -> None:
     per_lang = max(1, d["train_queries"] // len(cfg["langs"]))
     parts = [ddtp_training_pairs(ddtp, query_lang=lang, passage_lang=lang, seed=1, limit=per_lang,
                                  negatives=d["negatives"], negatives_from=d["negatives_from"],
-                                 negative_pool=d["negative_pool"], near_duplicate_words=d["near_duplicate_words"])
+                                 negative_pool=d["negative_pool"], near_duplicate_words=d["near_duplicate_words"],
+                                 exclude_queries=exclude)
              for lang in cfg["langs"]]
     write_dataset_repo(out, {"translate-train": {"train": datasets.concatenate_datasets(parts)}},
                        card={"pretty_name": "DDTP translate-train pairs", "language": ["en", *cfg["langs"]],
                              "description": "Human-translated DDTP pairs (queries and passages in the same language) "
                                             "of training packages, for the translate-train baseline."},
                        manifest={"kind": "translate-train", "langs": cfg["langs"], "queries_per_lang": per_lang,
-                                 "data": d})
+                                 "data": d, "excluded_dev_queries": len(exclude)})
 
 
 def evaluation_sets(cfg: dict) -> dict[str, Path]:

@@ -15,8 +15,16 @@ import reproduce_offline as drv  # noqa: E402
 import reproduce_report as rep  # noqa: E402
 
 
+CORE_SETUPS = ("zero-shot", "ml-cs-p0.5-de-fr-it", "bl-cs-p0.5-de-en")
+
+
 def _cfg(tmp_path: Path) -> dict:
+    """The committed config, its grids narrowed to the deciding comparison's setups (a setup is not part of a
+    cell's digest, so the cells keep their committed names), with runs and report under tmp_path."""
     cfg = drv.load_config(ROOT / "configs" / "reproduce" / "offline.yaml")
+    for grid in cfg["grids"]:
+        assert set(CORE_SETUPS) <= set(grid["setups"]), grid["name"]
+        grid["setups"] = [s for s in grid["setups"] if s in CORE_SETUPS]
     cfg["runs"] = str(tmp_path / "runs")
     cfg["report"] = str(tmp_path / "report.md")
     return cfg
@@ -409,3 +417,33 @@ def test_an_addon_evaluation_joins_its_runs_tables_tests_and_verdict(tmp_path):
     with pytest.raises(ValueError, match=r"zero-shot-s2-x-mlir-other\.json: add-on 'mlir' was evaluated with other "
                                          r"settings than .*give the changed add-on a new name"):
         rep.render(cfg, tmp_path)
+
+
+def test_translate_train_data_never_queries_a_dev_curve_package(tmp_path, fixtures):
+    """Translate-train draws its own training queries (human translations); the dev curve's packages are kept out
+    of them, as the code-switched variants' queries are by construction."""
+    import yaml
+
+    argv = _fixture_grid_cfg(tmp_path, fixtures, base_models={}, grids=[])
+    cfg = {**yaml.safe_load(Path(argv[1]).read_text()), "ddtp_dir": argv[3], "dict_dir": argv[5]}
+    work = drv.training_data(cfg, ["translate-train"])
+    dev = drv.dev_queries(drv.dev_set(cfg, work))
+    assert len(dev) == 20
+    rows = drv.load_repo_dataset(work / "translate-train", "translate-train", split="train")
+    queries = {i.split("#")[0] for i in rows["id"]}
+    assert len(queries) > 20 and not queries & dev
+    man = json.loads((work / "translate-train" / "build_manifest.json").read_text())
+    assert man["excluded_dev_queries"] == 20
+    # On the fixture the English and German packages coincide, so translate-train's draw equals the zero-shot
+    # queries; on DDTP (11,812 German packages) 10 of the 100 dev queries were among its German queries. The
+    # builder's exclusion itself:
+    from builders.sources.ddtp import ddtp_training_pairs
+
+    def drawn(**kw):
+        rows = ddtp_training_pairs(argv[3], query_lang="de", passage_lang="de", seed=1, limit=60, **kw)
+        return {i.split("#")[0] for i in rows["id"]}
+
+    plain = drawn()
+    gone = frozenset(sorted(plain)[:10])
+    kept = drawn(exclude_queries=gone)
+    assert len(kept) == 60 and not kept & gone and len(kept & plain) == 50

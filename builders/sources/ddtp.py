@@ -159,14 +159,16 @@ def package_family(package: str) -> str:
 def ddtp_training_pairs(directory: str | os.PathLike, *, query_lang: str = "en", passage_lang: str = "en",
                         negatives: int = 4, seed: int = 0, limit: int | None = None, heldout_percent: int = 10,
                         negatives_from: str = "random", negative_pool: str = "queries",
-                        near_duplicate_words: int | None = None):
+                        near_duplicate_words: int | None = None, exclude_queries: frozenset[str] = frozenset()):
     """Training pairs from the non-held-out packages (query = short, passage = long description).
 
     query_lang/passage_lang other than `en` give translate-train data (human translations). Negatives are drawn
     (`negatives_from`: random or BM25-ranked, see `build_pairs`) from the selected packages' passages, or with
     `negative_pool="all"` from every usable non-held-out package (the full pool, however few queries `limit`
     keeps). `near_duplicate_words=N` drops negatives of the positive's package family or whose first N words are
-    near-identical to it. The defaults reproduce data built before these options byte for byte.
+    near-identical to it. `exclude_queries` (package md5s, e.g. a development set's) are never queries; their
+    passages stay in the negative pool, as in the code-switched data. The defaults reproduce data built before
+    these options byte for byte.
     """
     from builders.sources.pairs import build_pairs
 
@@ -175,7 +177,7 @@ def ddtp_training_pairs(directory: str | os.PathLike, *, query_lang: str = "en",
     tables = load_ddtp(directory, sorted({query_lang, passage_lang}))
     q_table, p_table = tables[query_lang], tables[passage_lang]
     usable = sorted(m for m in q_table if m in p_table and not is_heldout(m, heldout_percent))
-    md5s = usable
+    md5s = [m for m in usable if m not in exclude_queries]
     if limit is not None:
         md5s = sorted(md5s, key=lambda m: hashlib.sha256(f"{seed}:{m}".encode()).hexdigest())[:limit]
         md5s.sort()
