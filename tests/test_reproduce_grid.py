@@ -14,7 +14,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import reproduce_offline as drv  # noqa: E402
 import reproduce_report as rep  # noqa: E402
 
-
 CORE_SETUPS = ("zero-shot", "ml-cs-p0.5-de-fr-it", "bl-cs-p0.5-de-en")
 
 
