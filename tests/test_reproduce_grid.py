@@ -251,22 +251,27 @@ def _fixture_grid_cfg(tmp_path: Path, fixtures: Path, grids: list[dict], base_mo
 
 
 def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, capsys):
-    """Data, dev set, both first stages, training, evaluation, the committed record, its MLIR add-on and the report,
-    with a tiny model on the fixture DDTP and Ding/FreeDict files; a second invocation finds nothing left to run."""
+    """Data (code-switched and translate-train), dev set, both first stages, training, evaluation, the committed
+    record, its MLIR add-on and the report, with a tiny model on the fixture DDTP and Ding/FreeDict files; a second
+    invocation finds nothing left to run."""
     import torch
 
     torch.set_num_threads(1)
     argv = _fixture_grid_cfg(tmp_path, fixtures, base_models={"tiny": "tiny-random-bert"},
                              addons=[{"name": "mlir", "pairs": ["de-mlir"]}], grids=[
         {"name": "tiny-ce", "base": "tiny", "objective": "cross-encoder", "rerank_k": 5,
-         "setups": ["zero-shot", "bl-cs-p0.5-de-en"], "seeds": [1],
+         "setups": ["zero-shot", "bl-cs-p0.5-de-en", "translate-train"], "seeds": [1],
          "train": {"max_steps": 3, "batch_size": 10, "learning_rate": 1e-3, "head_learning_rate": 1e-2,
                    "warmup_ratio": 0.1, "max_length": 64, "ce_pooler_init": "auto",
                    "ce_loss": "listwise", "logging_steps": 1, "eval_steps": 2}}])
     drv.main(argv)
     runs = sorted((tmp_path / "runs" / "tiny-ce").glob("*.json"))
-    assert [p.name.split("-s1-")[0] for p in runs] == ["bl-cs-p0.5-de-en", "zero-shot"]
-    rec = json.loads(runs[1].read_text())
+    assert [p.name.split("-s1-")[0] for p in runs] == ["bl-cs-p0.5-de-en", "translate-train", "zero-shot"]
+    tt = json.loads(runs[1].read_text())  # human-translated German pairs, drawn apart from the dev queries
+    assert tt["train_rows"] == 60 * 5 and set(tt["results"]["bm25-en"]) == {"de-en", "en-en"}
+    tt_data = next((tmp_path / "work").glob("data-*/translate-train/build_manifest.json"))
+    assert json.loads(tt_data.read_text())["excluded_dev_queries"] == 20
+    rec = json.loads(runs[2].read_text())
     assert rec["steps"] == 3 and rec["train_rows"] == 60 * 5 and rec["seed"] == 1 and len(rec["code_commit"]) == 40
     assert len(rec["loss_curve"]) == 3 and set(rec["results"]) == {"bm25-en", "bm25-pair"}
     assert [step for step, _ in rec["dev_curve"]] == [2, 3]  # the loop's dev-set curve, on training-side packages
@@ -279,12 +284,12 @@ def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, capsys):
     fs = json.loads(first.read_text())["results"]
     assert fs["bm25-pair"]["de-en"]["measures"]["R@20"] < fs["bm25-en"]["de-en"]["measures"]["R@20"]
     text = (tmp_path / "report.md").read_text()
-    assert "first stage alone (bm25-en)" in text and "`tiny-ce`: complete (2 runs)" in text
-    assert "recorded for 2 of 2 runs" in text
+    assert "first stage alone (bm25-en)" in text and "`tiny-ce`: complete (3 runs)" in text
+    assert "recorded for 3 of 3 runs" in text
     # the add-on: the kept model evaluated on de-mlir over the same queries, recorded beside its run
     addons = sorted((tmp_path / "runs" / "tiny-ce" / "addons").glob("*.json"))
     assert [p.name.split(".json")[0].rsplit("-", 2)[0] for p in addons] == [p.stem for p in runs]
-    add = json.loads(addons[1].read_text())
+    add = json.loads(addons[2].read_text())
     assert add["kind"] == "addon" and add["digest"] == rec["digest"] and add["model_code_commit"] == rec["code_commit"]
     assert set(add["results"]) == {"bm25-en", "bm25-pair"} and all(set(r) == {"de-mlir"} for r in add["results"].values())
     assert set(add["results"]["bm25-en"]["de-mlir"]["per_query"]) == set(rec["results"]["bm25-en"]["de-en"]["per_query"])
@@ -293,7 +298,7 @@ def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, capsys):
     assert set(fs_mlir["bm25-pair"]) == {"de-mlir"}  # German BM25 over the mixed collection: its own first stage
     text = (tmp_path / "report.md").read_text()
     assert "| setup | seeds | de-en | en-en | de-mlir | mean |" in text and "| bm25-pair | de-mlir |" in text
-    assert "Pairs de-mlir (add-on `mlir`): evaluated afterwards on the same kept models and evaluation set, in 2 of 2 runs." in text
+    assert "Pairs de-mlir (add-on `mlir`): evaluated afterwards on the same kept models and evaluation set, in 3 of 3 runs." in text
     assert "MLIR (the paper: +3.9 over zero-shot): not measured" not in text  # (3 tiny steps: no run counts)
     before = {p: p.read_bytes() for p in runs + addons}
     drv.main(argv)  # everything committed: nothing retrains, nothing is rewritten
@@ -307,7 +312,7 @@ def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, capsys):
     drv.main(argv)
     assert "the model is not on this machine" in capsys.readouterr().out and not addons[0].exists()
     text = (tmp_path / "report.md").read_text()
-    assert "add-on `mlir` (de-mlir): missing for 1 of 2 committed runs — bl-cs-p0.5-de-en s1" in text
+    assert "add-on `mlir` (de-mlir): missing for 1 of 3 committed runs — bl-cs-p0.5-de-en s1" in text
 
 
 def test_a_bi_encoder_cell_and_its_untrained_base_row(tmp_path, fixtures):
