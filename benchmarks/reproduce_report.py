@@ -179,7 +179,8 @@ def describe(settings: dict, setups: dict) -> str:
     t, d, e = settings["train"], settings["data"], settings["eval"]
     runs = [r for rs in setups.values() for r in rs]
     seeds = sorted({r["seed"] for r in runs})
-    rows = sorted({r["train_rows"] for r in runs})
+    rows = sorted({r["train_rows"] for r in runs if r["setup"] != "translate-train"})
+    tt_rows = sorted({r["train_rows"] for r in runs if r["setup"] == "translate-train"})
     steps = sorted({r["steps"] for r in runs})
     bits = [f"base **{settings['base']}** (`{settings['base_model']}`), objective **{settings['objective']}**"
             + (f" ({t.get('ce_loss', 'bce')} loss)" if settings["objective"] == "cross-encoder" else ""),
@@ -191,10 +192,13 @@ def describe(settings: dict, setups: dict) -> str:
             + (", word embeddings frozen" if t.get("freeze_word_embeddings") else "")
             + (f", {t['mixed_precision']} mixed precision" if t.get("mixed_precision", "no") != "no" else "") + ")",
             f"training data: **{d['train_queries']} queries** x (1 positive + {d['negatives']} {d['negatives_from']} "
-            f"negatives) = {'/'.join(map(str, rows))} rows per setup, negatives from "
+            f"negatives) = {'/'.join(map(str, rows)) or '–'} rows per setup, negatives from "
             + ("every non-held-out package" if d["negative_pool"] == "all" else "the training queries' packages")
             + (f", near-duplicates of the positive removed (same package family, or word Jaccard > 0.9 in the "
-               f"first {d['near_duplicate_words']} words)" if d.get("near_duplicate_words") else ""),
+               f"first {d['near_duplicate_words']} words)" if d.get("near_duplicate_words") else "")
+            + (f"; translate-train: {d['train_queries'] // len(settings['langs'])} queries per language "
+               f"({', '.join(settings['langs'])}; DDTP's human translations, query and passage in that language, "
+               f"none a dev-curve query) = {'/'.join(map(str, tt_rows))} rows" if tt_rows else ""),
             f"**seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}**"]
     if settings["objective"] == "cross-encoder":
         bits.append(f"re-ranks the first stage's **top-{settings['rerank_k']}**")

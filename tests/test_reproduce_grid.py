@@ -286,6 +286,8 @@ def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, capsys):
     text = (tmp_path / "report.md").read_text()
     assert "first stage alone (bm25-en)" in text and "`tiny-ce`: complete (3 runs)" in text
     assert "recorded for 3 of 3 runs" in text
+    assert "= 300 rows per setup" in text and ("translate-train: 60 queries per language (de; DDTP's human "
+                                               "translations, query and passage in that language") in text
     # the add-on: the kept model evaluated on de-mlir over the same queries, recorded beside its run
     addons = sorted((tmp_path / "runs" / "tiny-ce" / "addons").glob("*.json"))
     assert [p.name.split(".json")[0].rsplit("-", 2)[0] for p in addons] == [p.stem for p in runs]
