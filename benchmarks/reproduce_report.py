@@ -214,16 +214,18 @@ def fmt(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def zero_shot_tests(setups: dict, stage: str, pairs: list[str]) -> dict[str, dict]:
+def zero_shot_tests(setups: dict, stage: str, pairs: list[str], reference: str = "zero-shot",
+                    only: list[str] | None = None) -> dict[str, dict]:
     """{setup: {pair: SeedAwareTest vs zero-shot}}, Bonferroni over one setup's pairs: one computation that the
-    table and the verdict on the paper's claims both read, so they cannot disagree."""
+    table and the verdict on the paper's claims both read, so they cannot disagree. `reference`/`only`: the same
+    test of `only` these setups against another one (code-switching against translate-train)."""
     from evaluation.significance import bonferroni_seed_aware, seed_aware_test
 
-    zs = [r for r in setups.get("zero-shot", []) if counts(r) and stage in r["results"]]
+    zs = [r for r in setups.get(reference, []) if counts(r) and stage in r["results"]]
     out = {}
     for setup, recs in setups.items():
         recs = [r for r in recs if stage in r["results"] and counts(r)]
-        if not recs or not zs or setup == "zero-shot":
+        if not recs or not zs or setup == reference or (only is not None and setup not in only):
             continue
         found = [seed_aware_test(p, METRIC, [r["results"][stage][p]["per_query"] for r in recs],
                                  [r["results"][stage][p]["per_query"] for r in zs],
@@ -321,25 +323,49 @@ def paper_verdict(title: str, setups: dict, stage: str, pairs: list[str], tests:
     """The report's plain answer to "what reproduces?" for one table: every code-switched setup's seed-aware
     delta to zero-shot, read against the paper's claim for its kind of pair, with the caveats that limit it."""
     lines = [f"**{title}**", ""]
-    zs_seeds = len([r for r in setups.get("zero-shot", []) if counts(r) and stage in r["results"]])
+
+    def reading(t, setup: str, reference: str) -> str:
+        """The delta, its CI and p, the per-seed deltas, and the caveats of a test of `setup` against `reference`."""
+        p_seeds = seed_ttest_p(t)
+        n_ref = len([r for r in setups.get(reference, []) if counts(r) and stage in r["results"]])
+        few = ""
+        if min(t.seeds_model, n_ref) < seeds_asked:
+            few = (f"; rests on {seeds(t.seeds_model)} of {setup} and {seeds(n_ref)} of {reference}, of the "
+                   f"{seeds_asked} the grid asks for"
+                   + (" (one seed: the interval covers query sampling only)" if min(t.seeds_model, n_ref) == 1
+                      else ""))
+        return (f"{100 * t.delta:+.1f} [{100 * t.ci_low:+.1f}, {100 * t.ci_high:+.1f}], p={t.p_bonferroni:.2g}"
+                f"{per_seed(t, p_seeds)}", few + ("; the t-test on the seed deltas alone does not confirm it "
+                                                  "(p >= 0.05)" if t.significant and (p_seeds or 0.0) >= 0.05 else ""))
+
     for pair in pairs:
         kind = pair_kind(pair)
         for setup, by_pair in tests.items():
             t = by_pair.get(pair)
             if t is None:
                 continue
-            p_seeds = seed_ttest_p(t)
-            few = ""
-            if min(t.seeds_model, zs_seeds) < seeds_asked:
-                few = (f"; rests on {seeds(t.seeds_model)} of {setup} and {seeds(zs_seeds)} of zero-shot, of the "
-                       f"{seeds_asked} the grid asks for"
-                       + (" (one seed: the interval covers query sampling only)" if min(t.seeds_model, zs_seeds) == 1
-                          else ""))
-            lines.append(f"- {kind} {pair} (the paper: {PAPER_CLAIMS[kind]}): {setup} "
-                         f"{100 * t.delta:+.1f} [{100 * t.ci_low:+.1f}, {100 * t.ci_high:+.1f}], "
-                         f"p={t.p_bonferroni:.2g}{per_seed(t, p_seeds)}: {claim_verdict(kind, t)}{few}"
-                         + ("; the t-test on the seed deltas alone does not confirm it (p >= 0.05)"
-                            if t.significant and (p_seeds or 0.0) >= 0.05 else "") + ".")
+            numbers, caveats = reading(t, setup, "zero-shot")
+            if setup == "translate-train":  # a baseline on human translations, not a code-switched setup
+                lines.append(f"- {kind} {pair}: translate-train (human translations; the baseline code-switching "
+                             f"does without) {numbers}: "
+                             + (("a significant gain" if t.delta > 0 else "a significant loss") if t.significant
+                                else "no significant difference") + f" over zero-shot{caveats}.")
+                continue
+            lines.append(f"- {kind} {pair} (the paper: {PAPER_CLAIMS[kind]}): {setup} {numbers}: "
+                         f"{claim_verdict(kind, t)}{caveats}.")
+    cs = [s for s in tests if s != "translate-train"]
+    if "translate-train" in tests and cs:  # the best code-switched setup against translate-train, same test
+        versus = zero_shot_tests(setups, stage, pairs, reference="translate-train", only=cs)
+        for pair in [p for p in pairs if pair_kind(p) != "MoIR"]:
+            found = {s: t for s, by_pair in versus.items() if (t := by_pair.get(pair)) is not None}
+            if not found:
+                continue
+            best, t = max(found.items(), key=lambda kv: kv[1].delta)
+            numbers, caveats = reading(t, best, "translate-train")
+            lines.append(f"- {pair_kind(pair)} {pair}, code-switching against translate-train: the best "
+                         f"code-switched setup, {best}, {numbers}: "
+                         + (("above" if t.delta > 0 else "below") + " translate-train (significant)" if t.significant
+                            else "no significant difference") + f"{caveats}.")
     for pair in [p for p in pairs if pair_kind(p) != "MoIR"]:  # the cross-lingual pairs (CLIR, MLIR)
         trained = {s: statistics.fmean(r["results"][stage][pair]["measures"][METRIC] for r in recs)
                    for s, recs in ((s, [r for r in rs if counts(r) and stage in r["results"]
@@ -615,8 +641,9 @@ def render(cfg: dict, root: Path) -> tuple[str, dict]:
     if verdicts:
         lines += ["## What reproduces the paper's claims, and what does not (current settings)", "",
                   "Read off the tables above: each code-switched setup's seed-aware delta to zero-shot (95% CI, "
-                  "Bonferroni p), against the paper's claim for that kind of pair. A significant delta that rests on "
-                  "fewer seeds than the grid asks for says so.", ""]
+                  "Bonferroni p), against the paper's claim for that kind of pair; translate-train's, and the best "
+                  "code-switched setup's delta to translate-train, where it was run. A significant delta that rests "
+                  "on fewer seeds than the grid asks for says so.", ""]
         lines += [line for v in verdicts for line in v]
     n_q = next(iter(next(iter(current_fs["results"].values())).values()))["num_queries"] if current_fs else None
     lines += ["## Cells not run yet, and what they cost", ""] + (missing_cells(cfg, runs, cost_recs, n_q) or ["- none"])

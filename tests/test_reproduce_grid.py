@@ -453,3 +453,34 @@ def test_translate_train_data_never_queries_a_dev_curve_package(tmp_path, fixtur
     gone = frozenset(sorted(plain)[:10])
     kept = drawn(exclude_queries=gone)
     assert len(kept) == 60 and not kept & gone and len(kept & plain) == 50
+
+
+def test_translate_train_is_read_as_the_baseline_and_compared_with_code_switching(tmp_path):
+    """translate-train is no code-switched setup: the verdict gives its delta to zero-shot without the paper's
+    code-switching claim, and tests the best code-switched setup against it (same seed-aware test)."""
+    cfg = _cfg(tmp_path)
+    ce = cfg["grids"][0]
+    ce["setups"] = [*CORE_SETUPS, "translate-train"]
+    rng = np.random.default_rng(2)
+    qs = [f"q{i}" for i in range(300)]
+    base = rng.uniform(0.2, 0.8, len(qs))
+
+    def scores(offset):
+        return {stage: {pair: {q: float(np.clip(b + offset + rng.normal(0, 0.02), 0, 1)) for q, b in zip(qs, base)}
+                        for pair in cfg["eval"]["pairs"]} for stage in cfg["eval"]["first_stages"]}
+
+    for seed in (1, 2, 3):
+        for setup, offset in (("zero-shot", 0.0), ("ml-cs-p0.5-de-fr-it", 0.03), ("bl-cs-p0.5-de-en", 0.05),
+                              ("translate-train", 0.12)):
+            _record(cfg, ce, setup, seed, scores(offset))
+    text, _ = rep.render(cfg, tmp_path)
+    verdict = text[text.index("## What reproduces the paper's claims"):]
+    lines = [ln for ln in verdict.splitlines() if ln.startswith("- ")]
+    assert not [ln for ln in lines if "(the paper: " in ln and "): translate-train " in ln]
+    tt = [ln for ln in lines if ln.startswith("- CLIR de-en: translate-train (human translations")]
+    assert len(tt) == len(cfg["eval"]["first_stages"]) and all("a significant gain over zero-shot" in ln for ln in tt)
+    vs = [ln for ln in lines if ln.startswith("- CLIR de-en, code-switching against translate-train: the best "
+                                              "code-switched setup, bl-cs-p0.5-de-en, -")]  # -7 points
+    assert len(vs) == len(cfg["eval"]["first_stages"]) and all("below translate-train (significant)" in ln for ln in vs)
+    assert not [ln for ln in lines if ln.startswith("- MoIR en-en, code-switching against")]  # gains only
+    assert "| translate-train | 3 |" in text
