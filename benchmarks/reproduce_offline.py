@@ -148,7 +148,9 @@ def training_data(cfg: dict, setups: list[str]) -> Path:
                             max_queries=d["train_queries"], negatives=d["negatives"],
                             negatives_from=d["negatives_from"], negative_pool=d["negative_pool"],
                             near_duplicate_words=d["near_duplicate_words"], variants=sorted(wanted | built)))
-    if "translate-train" in setups and not (work / "translate-train" / "README.md").exists():
+    tt = work / "translate-train" / "build_manifest.json"
+    if "translate-train" in setups and (not tt.exists() or "excluded_dev_queries" not in json.loads(tt.read_text())):
+        # (data built before the dev-query exclusion is rebuilt: it may query dev-curve packages)
         translate_train(cfg, work / "translate-train", dev_queries(dev_set(cfg, work)))
     return work
 

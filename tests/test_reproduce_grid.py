@@ -438,8 +438,13 @@ def test_translate_train_data_never_queries_a_dev_curve_package(tmp_path, fixtur
     rows = drv.load_repo_dataset(work / "translate-train", "translate-train", split="train")
     queries = {i.split("#")[0] for i in rows["id"]}
     assert len(queries) > 20 and not queries & dev
-    man = json.loads((work / "translate-train" / "build_manifest.json").read_text())
+    manifest = work / "translate-train" / "build_manifest.json"
+    man = json.loads(manifest.read_text())
     assert man["excluded_dev_queries"] == 20
+    del man["excluded_dev_queries"]  # data built before the exclusion existed: rebuilt, never reused
+    manifest.write_text(json.dumps(man))
+    drv.training_data(cfg, ["translate-train"])
+    assert json.loads(manifest.read_text())["excluded_dev_queries"] == 20
     # On the fixture the English and German packages coincide, so translate-train's draw equals the zero-shot
     # queries; on DDTP (11,812 German packages) 10 of the 100 dev queries were among its German queries. The
     # builder's exclusion itself:
