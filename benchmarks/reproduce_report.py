@@ -324,8 +324,8 @@ def paper_verdict(title: str, setups: dict, stage: str, pairs: list[str], tests:
     delta to zero-shot, read against the paper's claim for its kind of pair, with the caveats that limit it."""
     lines = [f"**{title}**", ""]
 
-    def reading(t, setup: str, reference: str) -> str:
-        """The delta, its CI and p, the per-seed deltas, and the caveats of a test of `setup` against `reference`."""
+    def reading(t, setup: str, reference: str) -> tuple[str, str]:
+        """(the delta, its CI and p and the per-seed deltas; the caveats) of a test of `setup` against `reference`."""
         p_seeds = seed_ttest_p(t)
         n_ref = len([r for r in setups.get(reference, []) if counts(r) and stage in r["results"]])
         few = ""
