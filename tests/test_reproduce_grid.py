@@ -47,6 +47,19 @@ def _record(cfg, grid, setup, seed, scores: dict, loss=(0.5, 0.3, 0.2, 0.2)) -> 
     return path
 
 
+def _synthetic_scores(cfg: dict, seed: int, high: float):
+    """scores(offset) -> {stage: {pair: per-query RR@10}}: 300 queries' base scores in [0.2, high), shifted by
+    `offset` plus noise, for every first stage and pair of `cfg`."""
+    rng = np.random.default_rng(seed)
+    qs = [f"q{i}" for i in range(300)]
+    base = rng.uniform(0.2, high, len(qs))
+
+    def scores(offset):
+        return {stage: {pair: {q: float(np.clip(b + offset + rng.normal(0, 0.02), 0, 1)) for q, b in zip(qs, base)}
+                        for pair in cfg["eval"]["pairs"]} for stage in cfg["eval"]["first_stages"]}
+    return scores
+
+
 def test_cells_are_named_by_their_settings_and_planned_by_priority(tmp_path):
     cfg = _cfg(tmp_path)
     ce = cfg["grids"][0]
@@ -81,13 +94,7 @@ def test_committed_runs_are_skipped(tmp_path, capsys):
 def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
     cfg = _cfg(tmp_path)
     ce = cfg["grids"][0]
-    rng = np.random.default_rng(0)
-    qs = [f"q{i}" for i in range(300)]
-    base = rng.uniform(0.2, 0.9, len(qs))
-
-    def scores(offset):
-        return {stage: {pair: {q: float(np.clip(b + offset + rng.normal(0, 0.02), 0, 1)) for q, b in zip(qs, base)}
-                        for pair in cfg["eval"]["pairs"]} for stage in cfg["eval"]["first_stages"]}
+    scores = _synthetic_scores(cfg, seed=0, high=0.9)
 
     for seed in (1, 2, 3):
         _record(cfg, ce, "zero-shot", seed, scores(0.0))
@@ -466,13 +473,7 @@ def test_translate_train_is_read_as_the_baseline_and_compared_with_code_switchin
     cfg = _cfg(tmp_path)
     ce = cfg["grids"][0]
     ce["setups"] = [*CORE_SETUPS, "translate-train"]
-    rng = np.random.default_rng(2)
-    qs = [f"q{i}" for i in range(300)]
-    base = rng.uniform(0.2, 0.8, len(qs))
-
-    def scores(offset):
-        return {stage: {pair: {q: float(np.clip(b + offset + rng.normal(0, 0.02), 0, 1)) for q, b in zip(qs, base)}
-                        for pair in cfg["eval"]["pairs"]} for stage in cfg["eval"]["first_stages"]}
+    scores = _synthetic_scores(cfg, seed=2, high=0.8)
 
     for seed in (1, 2, 3):
         for setup, offset in (("zero-shot", 0.0), ("ml-cs-p0.5-de-fr-it", 0.03), ("bl-cs-p0.5-de-en", 0.05),
