@@ -349,7 +349,26 @@ def machine() -> str:
         gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except Exception:  # noqa: BLE001 - a description only
         gpu = None
-    return f"{os.cpu_count()} CPU cores ({platform.machine()})" + (f", {gpu}" if gpu else "")
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
+    try:  # the kernels torch picks (AVX2, AVX512, AMX...): bf16 numerics and speed differ between them
+        import torch
+
+        isa = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # noqa: BLE001 - a description only
+        isa = None
+    detail = ", ".join(x for x in (platform.machine(), cpu, isa) if x)
+    return f"{os.cpu_count()} CPU cores ({detail})" + (f", {gpu}" if gpu else "")
+
+
+def data_sources(evalsets: dict[str, Path]) -> dict[str, str]:
+    """{DDTP file: sha256} the evaluation sets were built from: lets a record say whether two machines ran on the
+    same DDTP snapshot (apt-get fetches whatever the mirror holds that day)."""
+    out = {}
+    for path in evalsets.values():
+        for src in json.loads((path / "build_manifest.json").read_text()).get("sources", []):
+            out[Path(src["path"]).name] = src["sha256"]
+    return dict(sorted(out.items()))
 
 
 def model_dir(cfg: dict, grid: dict, setup: str, seed: int) -> Path:
@@ -409,6 +428,7 @@ def run_cell(cfg: dict, grid: dict, setup: str, seed: int, evalsets: dict[str, P
         (data / "ddtp-codeswitched", setup)
     rows = len(load_repo_dataset(src[0], src[1], split="train"))  # content-keyed: never a stale same-named cache
     rec = record(cfg, grid, setup, seed, model, results, train_s, eval_s, rows)
+    rec["data_sources"] = data_sources(evalsets)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(out) as fh:
         json.dump(rec, fh, indent=None, separators=(",", ":"))
