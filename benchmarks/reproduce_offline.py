@@ -457,6 +457,8 @@ def main(argv=None) -> None:
                          "seconds per pair (the report sizes missing cells from them) and exit")
     ap.add_argument("--threads", type=int, help="torch intra-op threads; 1 on a shared, oversubscribed CPU (two "
                                                 "contending threads run several times slower than one)")
+    ap.add_argument("--allow-slow-bf16", action="store_true",
+                    help="run bf16 grids' cells even on a CPU without native bf16 kernels (7-30x slower than fp32)")
     args = ap.parse_args(argv)
     if args.threads:
         import torch
@@ -469,6 +471,12 @@ def main(argv=None) -> None:
                           [int(s) for s in split(args.seeds)] if args.seeds else None)
     missing = [c for c in cells if not run_path(cfg, *c).exists()]
     print(f"reproduce: {len(cells) - len(missing)} of {len(cells)} cells committed, {len(missing)} to run")
+    blocked, why = ([], None) if args.allow_slow_bf16 or args.report_only or args.measure_cost else \
+        slow_bf16_cells(missing)
+    if blocked:
+        grids = ", ".join(sorted({g["name"] for g, _, _ in blocked}))
+        print(f"reproduce: skipping {len(blocked)} cell(s) of {grids} here: their settings (part of the digest) use "
+              f"bf16 autocast, and {why}. Run them on a GPU or an AVX512-BF16/AMX CPU, or pass --allow-slow-bf16")
     if args.measure_cost:
         evalsets = evaluation_sets(cfg)
         for grid in cfg["grids"]:
@@ -477,12 +485,14 @@ def main(argv=None) -> None:
         reproduce_report.write(cfg, ROOT)
         return
     if args.plan:
-        for grid, setup, seed in missing:
-            print(f"  {grid['name']} {setup} seed {seed} -> {rel(run_path(cfg, grid, setup, seed))}")
+        for cell in missing:
+            print(f"  {cell[0]['name']} {cell[1]} seed {cell[2]} -> {rel(run_path(cfg, *cell))}"
+                  + ("  (skipped here: bf16)" if cell in blocked else ""))
         for grid, setup, seed, addon in missing_addons(cfg, cells):
             print(f"  add-on {addon['name']}: {grid['name']} {setup} seed {seed} -> "
                   f"{rel(addon_path(cfg, grid, setup, seed, addon))}")
         return
+    missing = [c for c in missing if c not in blocked]
     if not args.report_only and missing:
         evalsets = evaluation_sets(cfg)
         first_stage_rows(cfg, evalsets)
@@ -503,6 +513,21 @@ def main(argv=None) -> None:
                 print(f"reproduce: wrote {rel(path)}")
     paths = reproduce_report.write(cfg, ROOT)
     print(f"report: {paths['report']}\nplot: {paths['plot']}")
+
+
+def uses_bf16(grid: dict) -> bool:
+    return grid["train"].get("mixed_precision") == "bf16" or grid.get("eval_precision") == "bf16"
+
+
+def slow_bf16_cells(cells: list) -> tuple[list, str | None]:
+    """(the cells of bf16 grids, why) when this machine would run them on a slow bf16 fallback (no GPU, no native
+    CPU bf16 kernels: a me5 cell of 40 min on AMX would take many hours); ([], None) otherwise."""
+    import torch
+
+    from csir.hardware import slow_bf16_reason
+
+    why = None if torch.cuda.is_available() else slow_bf16_reason("cpu")
+    return ([c for c in cells if uses_bf16(c[0])], why) if why else ([], None)
 
 
 def cost_path(cfg: dict, grid: dict) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 from builders.evalsets.tasks import SETUPS, Pair, pair_from_subset, parse_pair, resolve_subset
 from builders.repo_writer import library_versions, read_manifest
 from csir.errors import CsirError
+from csir.hardware import slow_bf16_reason
 from csir.models import LoadedModel, ModelSpec, load_model, resolve_model_path
 from evaluation.datasets_io import RetrievalDataset, RetrievalSubset, open_dataset
 from evaluation.distributed import Dist
@@ -262,6 +263,8 @@ def run_evaluation(cfg: EvalConfig) -> dict:
         from evaluation.distributed import device_for
 
         spec.device = device_for(dist, spec.device)
+        if cfg.precision == "bf16" and (why := slow_bf16_reason((spec.device or "cpu").split(":")[0])):
+            log.warning("--precision bf16: %s; --precision fp32 evaluates faster here", why)
         model = load_model(spec)
         scorer = Scorer(model, cfg, dist)  # one encode cache for every job: texts shared by pairs encode once
         evaluators: dict[int, RetrievalEvaluator] = {}

@@ -91,6 +91,32 @@ def test_committed_runs_are_skipped(tmp_path, capsys):
     assert "  add-on mlir: me5-ce zero-shot seed 1 -> " in out  # the committed run still lacks its MLIR add-on
 
 
+def test_bf16_cells_are_skipped_on_a_cpu_without_native_bf16(tmp_path, capsys, monkeypatch):
+    import torch
+    import yaml
+
+    import csir.hardware
+
+    cfg = _cfg(tmp_path)
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    assert drv.uses_bf16(cfg["grids"][0]) and not drv.uses_bf16(next(g for g in cfg["grids"] if g["name"] == "minilm-bi"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(csir.hardware, "cpu_bf16_native", lambda: False)
+    drv.main(["--config", str(cfg_file), "--plan", "--seeds", "1"])
+    out = capsys.readouterr().out
+    assert re.search(r"skipping 6 cell\(s\) of me5-bi, me5-ce here: .*bf16 autocast, and this CPU \(\w+\) has no "
+                     r"native bfloat16 kernels.*--allow-slow-bf16", out)
+    assert re.search(r"  me5-ce zero-shot seed 1 -> \S+  \(skipped here: bf16\)", out)
+    assert re.search(r"  minilm-bi zero-shot seed 1 -> \S+\n", out)  # fp32 grids still run here
+    blocked, why = drv.slow_bf16_cells(drv.planned_cells(cfg, seeds=[1]))
+    assert {g["name"] for g, _, _ in blocked} == {"me5-ce", "me5-bi"} and "bfloat16" in why
+    monkeypatch.setattr(csir.hardware, "cpu_bf16_native", lambda: True)
+    assert drv.slow_bf16_cells(drv.planned_cells(cfg, seeds=[1])) == ([], None)
+    drv.main(["--config", str(cfg_file), "--plan", "--seeds", "1"])
+    assert "skipped here" not in capsys.readouterr().out
+
+
 def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
     cfg = _cfg(tmp_path)
     ce = cfg["grids"][0]

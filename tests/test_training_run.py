@@ -260,6 +260,23 @@ def test_fp16_without_gpu_is_a_clear_error_and_leaves_no_state(tmp_path):
     assert train(cfg_for(CE, tmp_path / "b", max_steps=1, tracker=None)).steps == 1
 
 
+def test_bf16_on_a_cpu_without_native_kernels_is_said_before_training(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import training.loop
+
+    why = "this CPU (AVX2) has no native bfloat16 kernels"
+    monkeypatch.setattr(training.loop, "slow_bf16_reason", lambda device: why if device == "cpu" else None)
+    with caplog.at_level(logging.WARNING, logger="training.loop"):
+        result = train(cfg_for(CE, tmp_path / "a", mixed_precision="bf16", max_steps=1, tracker=None, cpu=True))
+    assert result.steps == 1  # a warning, not a refusal: the user asked for bf16
+    warned = [r.getMessage() for r in caplog.records if why in r.getMessage()]
+    assert len(warned) == 1 and "field 'mixed_precision'" in warned[0] and "mixed_precision: no" in warned[0]
+    caplog.clear()
+    train(cfg_for(CE, tmp_path / "b", mixed_precision="no", max_steps=1, tracker=None, cpu=True))
+    assert not [r for r in caplog.records if why in r.getMessage()]
+
+
 def test_bi_encoder_training_texts_carry_the_models_prompts(tmp_path):
     """An e5-style base model's saved prompts are used in training exactly as evaluation encodes with them."""
     import datasets

@@ -30,6 +30,7 @@ import yaml
 
 from csir.atomic import atomic_dir
 from csir.errors import CsirError, where
+from csir.hardware import slow_bf16_reason
 
 from .config import TrainConfig, non_default_fields, to_dict
 from .publishing import check_publish, publish_model
@@ -179,6 +180,7 @@ def train(cfg: TrainConfig, resume: str | None = None) -> TrainResult:
 def _train(cfg: TrainConfig, resume: str | None) -> TrainResult:
     import torch
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
@@ -190,9 +192,17 @@ def _train(cfg: TrainConfig, resume: str | None) -> TrainResult:
     objective = get_objective(cfg.objective)
     run_dir = cfg.effective_run_dir
     output_dir = Path(cfg.output_dir)
+    # One process may train several configs (the reproduce driver trains a bf16 grid, then an fp32 one): accelerate
+    # keeps the first run's mixed precision in a process-wide singleton and refuses any other ("AcceleratorState
+    # has already been initialized"), so each run starts it afresh; PartialState (the process group) is kept.
+    AcceleratorState._reset_state()
+    on_cpu = cfg.cpu or not _has_accelerator_device()
+    if cfg.mixed_precision == "fp16" and on_cpu:  # accelerate accepts it and silently trains in fp32
+        raise CsirError(f"{where('config', field='mixed_precision')}: fp16 needs a GPU, and this run is on the CPU "
+                        "(use mixed_precision: no or bf16)")
     try:
         accelerator = Accelerator(
-            cpu=cfg.cpu or not _has_accelerator_device(),  # so `--multi_gpu` on a CPU-only host runs gloo DDP
+            cpu=on_cpu,  # so `--multi_gpu` on a CPU-only host runs gloo DDP
             mixed_precision=cfg.mixed_precision,
             gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=cfg.gradient_accumulation_steps,
                                                                     sync_with_dataloader=False),
@@ -201,6 +211,9 @@ def _train(cfg: TrainConfig, resume: str | None) -> TrainResult:
         )
     except ValueError as exc:  # e.g. fp16 on a host without a GPU
         raise CsirError(f"{where('config', field='mixed_precision')}: {exc} (use mixed_precision: no or bf16)") from None
+    if accelerator.mixed_precision == "bf16" and (why := slow_bf16_reason(accelerator.device.type)):
+        log.warning("%s: bf16 on %s: %s; `mixed_precision: no` trains faster here",
+                    where("config", field="mixed_precision"), accelerator.device, why)
     resume_dir = resolve_resume(resume, run_dir)
     check_publish(cfg)  # a bad repo id / version fails now, not after hours of training
     dev = DevEvaluation(cfg, run_dir) if cfg.eval_steps and accelerator.is_main_process else None
