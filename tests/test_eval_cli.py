@@ -165,6 +165,20 @@ def test_bf16_precision_is_applied_recorded_and_never_mixed_with_fp32(work, tmp_
         assert r["settings"]["precision"] == "fp32" and (r["date"], r["settings"]) != before
 
 
+def test_bf16_on_a_cpu_without_native_kernels_is_said(work, tmp_path, monkeypatch, caplog):
+    import logging
+
+    import evaluation.runner
+
+    why = "this CPU (AVX2) has no native bfloat16 kernels"
+    monkeypatch.setattr(evaluation.runner, "slow_bf16_reason", lambda device: why if device == "cpu" else None)
+    with caplog.at_level(logging.WARNING, logger="evaluation.runner"):
+        assert _evaluate(work, work["bi"], tmp_path / "a", "--precision", "bf16", "--no-plot") == 0
+        assert _evaluate(work, work["bi"], tmp_path / "b", "--no-plot") == 0
+    warned = [r.getMessage() for r in caplog.records if why in r.getMessage()]
+    assert warned == [f"--precision bf16: {why}; --precision fp32 evaluates faster here"]  # once, and not for fp32
+
+
 def test_top_k_bounds_the_reranked_first_stage_candidates(work, tmp_path):
     """--top-k 5 re-ranks each query's first 5 recorded BM25 candidates, no more, in their recorded order."""
     assert _evaluate(work, work["ce"], tmp_path, "--pairs", "de-en", "--top-k", "5") == 0
