@@ -521,7 +521,8 @@ def missing_cells(cfg: dict, runs: list[dict], costs: dict, n_queries: int | Non
         cost = costs.get((grid["name"], dg))
         if done:
             per = statistics.median(r["train_seconds"] + r["eval_seconds"] for r in done)
-            est = f"~{per / 60:.0f} min each as measured here (median of {len(done)} finished), " \
+            machines = " / ".join(sorted({r.get("machine", "?") for r in done}))
+            est = f"~{per / 60:.0f} min each as measured (median of {len(done)} finished, on {machines}), " \
                   f"~{len(todo) * per / 3600:.1f} h in all"
         elif cost is not None and n_queries:
             cpu, parts = cell_cpu_seconds(cfg, grid, cost, n_queries)
@@ -531,6 +532,9 @@ def missing_cells(cfg: dict, runs: list[dict], costs: dict, n_queries: int | Non
                    f"at best ~{len(todo) * cpu / 7200:.0f} h on an idle 2-core machine")
         else:
             est = "cost not measured yet (`--measure-cost STEPS QUERIES`)"
+        if drv.uses_bf16(grid):
+            est += ("; bf16 autocast (part of the digest): a GPU or an AVX512-BF16/AMX CPU, never an AVX2-only CPU "
+                    "(there 7-30x slower: the driver skips these cells)")
         lines.append(f"- `{grid['name']}` ({grid['base']} {grid['objective']}, {grid['train']['max_steps']} steps x "
                      f"{grid['train']['batch_size']}): {len(todo)} of {len(todo) + len(done)} missing — "
                      + ", ".join(f"{s} s{seed}" for s, seed in todo) + f"; {est}.")
