@@ -412,7 +412,8 @@ def missing_addons(cfg: dict, cells: list[tuple[dict, str, int]]) -> list[tuple[
             if run_path(cfg, g, s, seed).exists() and not addon_path(cfg, g, s, seed, a).exists()]
 
 
-def run_cell(cfg: dict, grid: dict, setup: str, seed: int, evalsets: dict[str, Path]) -> Path:
+def run_cell(cfg: dict, grid: dict, setup: str, seed: int, evalsets: dict[str, Path],
+             drift: dict | None = None) -> Path:
     data = training_data(cfg, grid["setups"])
     dev = dev_set(cfg, data)
     out = run_path(cfg, grid, setup, seed)
@@ -429,6 +430,7 @@ def run_cell(cfg: dict, grid: dict, setup: str, seed: int, evalsets: dict[str, P
     rows = len(load_repo_dataset(src[0], src[1], split="train"))  # content-keyed: never a stale same-named cache
     rec = record(cfg, grid, setup, seed, model, results, train_s, eval_s, rows)
     rec["data_sources"] = data_sources(evalsets)
+    rec["first_stage_drift"] = drift or {}
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(out) as fh:
         json.dump(rec, fh, indent=None, separators=(",", ":"))
@@ -496,12 +498,17 @@ def main(argv=None) -> None:
     if not args.report_only and missing:
         evalsets = evaluation_sets(cfg)
         first_stage_rows(cfg, evalsets)
+        drift = first_stage_drift(cfg, evalsets)
+        for key, d in drift.items():
+            print(f"reproduce: this machine's {key} candidates differ from the committed first-stage rows: RR@10 of "
+                  f"{d['rr10_queries']} queries, " + ", ".join(f"{m} {a} -> {b}" for m, (a, b) in d["measures"].items())
+                  + " (recorded in each new run as first_stage_drift)")
         for n, (grid, setup, seed) in enumerate(missing):
             if args.max_runs is not None and n >= args.max_runs:
                 break
             base_model_rows(cfg, grid, evalsets)
             print(f"reproduce: {grid['name']} {setup} seed {seed}")
-            path = run_cell(cfg, grid, setup, seed, evalsets)
+            path = run_cell(cfg, grid, setup, seed, evalsets, drift)
             print(f"reproduce: wrote {rel(path)}")
             reproduce_report.write(cfg, ROOT)
     elif not args.report_only:
@@ -626,14 +633,12 @@ def first_stage_path(cfg: dict) -> Path:
     return ROOT / cfg["runs"] / f"first-stage-{digest(cfg['eval'])}.json"
 
 
-def first_stage_rows(cfg: dict, evalsets: dict[str, Path]) -> Path:
-    """The first stages on their own (the BM25-only rows, recall@k): committed like a run."""
+def first_stage_results(cfg: dict, evalsets: dict[str, Path]) -> dict:
+    """{first stage: {pair: measures, per-query RR@10, sizes}} of the evaluation sets' own candidate lists."""
+    from builders.evalsets.tasks import parse_pair
     from evaluation.datasets_io import open_dataset
     from evaluation.metrics import evaluate_run
 
-    out = first_stage_path(cfg)
-    if out.exists():
-        return out
     e = cfg["eval"]
     ks = sorted({10, *[g["rerank_k"] for g in cfg["grids"] if g.get("rerank_k")], e["top_k"]})
     stages = {}
@@ -641,8 +646,6 @@ def first_stage_rows(cfg: dict, evalsets: dict[str, Path]) -> Path:
         ds = open_dataset(str(path))
         per_pair = {}
         for pair in e["pairs"]:
-            from builders.evalsets.tasks import parse_pair
-
             sub = ds.load(parse_pair(pair).subset, "test")
             run = {q: {d: float(len(c) - i) for i, d in enumerate(c)} for q, c in sub.top_ranked.items()}
             res = evaluate_run(sub.qrels, run, [METRIC, "nDCG@10", *[f"R@{k}" for k in ks]])
@@ -652,6 +655,16 @@ def first_stage_rows(cfg: dict, evalsets: dict[str, Path]) -> Path:
         ds.close()
         num_corpus = json.loads((path / "build_manifest.json").read_text())["num_corpus"]
         stages[stage] = {pair: {**r, "num_corpus": num_corpus} for pair, r in per_pair.items()}
+    return stages
+
+
+def first_stage_rows(cfg: dict, evalsets: dict[str, Path]) -> Path:
+    """The first stages on their own (the BM25-only rows, recall@k): committed like a run."""
+    out = first_stage_path(cfg)
+    if out.exists():
+        return out
+    e = cfg["eval"]
+    stages = first_stage_results(cfg, evalsets)
     commit, dirty = code_commit()
     rec = {"schema": SCHEMA, "kind": "first-stage", "eval": e, "digest": digest(e), "code_commit": commit,
            "code_dirty": dirty, "results": stages, "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -660,6 +673,29 @@ def first_stage_rows(cfg: dict, evalsets: dict[str, Path]) -> Path:
         json.dump(rec, fh, separators=(",", ":"))
         fh.write("\n")
     return out
+
+
+def first_stage_drift(cfg: dict, evalsets: dict[str, Path]) -> dict[str, dict]:
+    """Where this machine's evaluation sets rank differently from the committed first-stage rows: {"stage/pair":
+    {"rr10_queries": n, "measures": {measure: [committed, here]}}} for each pair that differs; {} when identical.
+
+    The sets are rebuilt on each machine from DDTP files fetched that day; the same files can still give other
+    candidate lists where BM25 scores tie (bm25s' top-k order of equal scores follows numpy's SIMD sort, which
+    differs between AVX2 and AVX512 machines). Every new run records the drift, so a table that pools runs from
+    two machines says how far their candidate lists differed."""
+    committed = json.loads(first_stage_path(cfg).read_text())["results"]
+    here = first_stage_results(cfg, evalsets)
+    drift = {}
+    for stage, pairs in committed.items():
+        for pair, old in pairs.items():
+            new = here.get(stage, {}).get(pair)
+            if new is None:
+                continue
+            rr = sum(new["per_query"].get(q) != v for q, v in old["per_query"].items())
+            measures = {m: [v, new["measures"].get(m)] for m, v in old["measures"].items() if new["measures"].get(m) != v}
+            if rr or measures:
+                drift[f"{stage}/{pair}"] = {"rr10_queries": rr, "measures": measures}
+    return drift
 
 
 if __name__ == "__main__":

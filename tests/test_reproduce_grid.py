@@ -117,6 +117,26 @@ def test_bf16_cells_are_skipped_on_a_cpu_without_native_bf16(tmp_path, capsys, m
     assert "skipped here" not in capsys.readouterr().out
 
 
+def test_first_stage_drift_names_the_pairs_queries_and_measures_that_moved(tmp_path, monkeypatch):
+    import copy
+
+    cfg = _cfg(tmp_path)
+    committed = {"bm25-en": {"de-en": {"measures": {"RR@10": 0.5, "R@100": 0.75}, "per_query": {"q1": 1.0, "q2": 0.0}}},
+                 "bm25-pair": {"de-en": {"measures": {"RR@10": 0.25, "R@100": 0.5}, "per_query": {"q1": 0.5, "q2": 0.0}}}}
+    path = drv.first_stage_path(cfg)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"results": committed}))
+    here = copy.deepcopy(committed)
+    monkeypatch.setattr(drv, "first_stage_results", lambda cfg, evalsets: here)
+    assert drv.first_stage_drift(cfg, {}) == {}
+    here["bm25-pair"]["de-en"]["per_query"]["q1"] = 0.3333  # a tie ordered the other way: rank 2 -> 3
+    here["bm25-pair"]["de-en"]["measures"].update({"RR@10": 0.1667})
+    here["bm25-en"]["de-en"]["measures"]["R@100"] = 1.0  # a zero-score tie let the relevant passage into the top-100
+    assert drv.first_stage_drift(cfg, {}) == {
+        "bm25-pair/de-en": {"rr10_queries": 1, "measures": {"RR@10": [0.25, 0.1667]}},
+        "bm25-en/de-en": {"rr10_queries": 0, "measures": {"R@100": [0.75, 1.0]}}}
+
+
 def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
     cfg = _cfg(tmp_path)
     ce = cfg["grids"][0]
