@@ -361,6 +361,17 @@ def machine() -> str:
     return f"{os.cpu_count()} CPU cores ({detail})" + (f", {gpu}" if gpu else "")
 
 
+def folder_sha256(folder: Path) -> str:
+    """One sha256 over a data folder's files (relative names and bytes, in name order): built data is
+    byte-identical for the same inputs on one machine, so two records with the same value trained on the same
+    rows; across machines, BM25 ties mined in another order (hard negatives, dev candidates) show up here."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(f.relative_to(folder).as_posix().encode() + b"\0")
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def data_sources(evalsets: dict[str, Path]) -> dict[str, str]:
     """{DDTP file: sha256} the evaluation sets were built from: lets a record say whether two machines ran on the
     same DDTP snapshot (apt-get fetches whatever the mirror holds that day)."""
@@ -430,6 +441,8 @@ def run_cell(cfg: dict, grid: dict, setup: str, seed: int, evalsets: dict[str, P
     rows = len(load_repo_dataset(src[0], src[1], split="train"))  # content-keyed: never a stale same-named cache
     rec = record(cfg, grid, setup, seed, model, results, train_s, eval_s, rows)
     rec["data_sources"] = data_sources(evalsets)
+    rec["data_sha256"] = {"train": folder_sha256(src[0] / "data" / src[1]),
+                          **({"dev": folder_sha256(dev / "data")} if dev else {})}
     rec["first_stage_drift"] = drift or {}
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(out) as fh:

@@ -329,6 +329,14 @@ def test_a_cell_end_to_end_on_the_fixtures(tmp_path, fixtures, capsys):
     assert len(rec["loss_curve"]) == 3 and set(rec["results"]) == {"bm25-en", "bm25-pair"}
     assert [step for step, _ in rec["dev_curve"]] == [2, 3]  # the loop's dev-set curve, on training-side packages
     assert all(0.0 <= v <= 1.0 for _, v in rec["dev_curve"])
+    # provenance across machines: the DDTP files, the exact training rows and dev set, the CPU's kernel level
+    assert rec["data_sources"] and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in rec["data_sources"].values())
+    assert any(name.endswith("Translation-de") for name in rec["data_sources"])
+    bl = json.loads(runs[0].read_text())
+    assert re.fullmatch(r"[0-9a-f]{64}", rec["data_sha256"]["train"]) and rec["data_sha256"]["train"] != bl["data_sha256"]["train"]
+    assert rec["data_sha256"]["dev"] == bl["data_sha256"]["dev"] == tt["data_sha256"]["dev"]
+    assert rec["first_stage_drift"] == {}  # the committed first-stage rows were built from these very sets
+    assert torch.backends.cpu.get_cpu_capability() in rec["machine"]
     assert set(rec["results"]["bm25-pair"]) == {"de-en", "en-en"}
     assert len(rec["results"]["bm25-en"]["de-en"]["per_query"]) == 25
     assert rec["results"]["bm25-en"]["de-en"]["rerank_pairs"] == 25 * 5
