@@ -209,7 +209,7 @@ def _train(cfg: TrainConfig, resume: str | None) -> TrainResult:
             log_with=cfg.tracker or None,
             project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
         )
-    except ValueError as exc:  # e.g. fp16 on a host without a GPU
+    except ValueError as exc:  # a precision or device setting accelerate refuses
         raise CsirError(f"{where('config', field='mixed_precision')}: {exc} (use mixed_precision: no or bf16)") from None
     if accelerator.mixed_precision == "bf16" and (why := slow_bf16_reason(accelerator.device.type)):
         log.warning("%s: bf16 on %s: %s; `mixed_precision: no` trains faster here",
