@@ -343,6 +343,8 @@ def machine() -> str:
     import os
     import platform
 
+    from csir.hardware import cpu_capability
+
     try:
         import torch
 
@@ -351,13 +353,8 @@ def machine() -> str:
         gpu = None
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
-    try:  # the kernels torch picks (AVX2, AVX512, AMX...): bf16 numerics and speed differ between them
-        import torch
-
-        isa = torch.backends.cpu.get_cpu_capability()
-    except Exception:  # noqa: BLE001 - a description only
-        isa = None
-    detail = ", ".join(x for x in (platform.machine(), cpu, isa) if x)
+    # the kernels torch picks (AVX2, AVX512, AMX...): bf16 numerics and speed differ between them
+    detail = ", ".join(x for x in (platform.machine(), cpu, cpu_capability()) if x)
     return f"{os.cpu_count()} CPU cores ({detail})" + (f", {gpu}" if gpu else "")
 
 
