@@ -79,7 +79,7 @@ def load_runs(runs_dir: Path) -> tuple[list[dict], dict, dict, dict]:
         elif rec.get("kind") == "addon":
             rec["_path"] = path
             addons.append(rec)
-        elif rec.get("schema") == 2:
+        elif rec.get("schema") == 2 and "kind" not in rec:  # a run (probes: `load_probes`)
             rec["_path"] = path
             rec["_addons"] = {}
             runs.append(rec)
@@ -97,6 +97,36 @@ def load_runs(runs_dir: Path) -> tuple[list[dict], dict, dict, dict]:
         run["_addons"][a["addon"]] = a["eval"]
         merge_pairs(run["results"], a["results"])
     return runs, first, costs, bases
+
+
+def load_probes(runs_dir: Path) -> list[dict]:
+    """Probe records (`benchmarks/translate_train_probe.py`): a cell retrained with a dev curve per language pair."""
+    probes = []
+    for path in sorted((runs_dir / "probe").glob("*.json")):
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        if rec.get("kind") == "probe":
+            probes.append(rec)
+    return probes
+
+
+def probe_lines(grid: str, digest: str, probes: list[dict]) -> str:
+    """What the probes of this grid's cells measured: each pair's dev RR@10 from step 0 to the last evaluation."""
+    mine = [p for p in probes if p["grid"] == grid and p["grid_digest"] == digest]
+    if not mine:
+        return ""
+
+    def curve(p: dict) -> str:
+        return "; ".join(f"{pair} " + " → ".join(fmt(v) for _, v in c)
+                         + f" ({'+' if c[-1][1] >= c[0][1] else ''}{fmt(c[-1][1] - c[0][1])})"
+                         for pair, c in p["dev_curves"].items())
+
+    steps = sorted({p["steps"] for p in mine})
+    return ("**Probes: is a run that stays put on the DE→EN dev curve learning its own task?** "
+            "(`benchmarks/translate_train_probe.py`: the cell retrained for "
+            + "/".join(map(str, steps)) + f" steps with the same data and optimiser, scoring dev RR@10 per "
+            f"language pair on {mine[0]['dev_queries_per_pair']} training-side packages per pair that neither "
+            "zero-shot nor translate-train trains on; step 0 is the untrained base) "
+            + "; ".join(f"{p['setup']} s{p['seed']}: {curve(p)}" for p in mine) + ".")
 
 
 def merge_pairs(results: dict, other: dict) -> None:
@@ -583,6 +613,7 @@ def render(cfg: dict, root: Path) -> tuple[str, dict]:
     import reproduce_offline as drv
 
     runs, first, cost_recs, bases = load_runs(root / cfg["runs"])
+    probes = load_probes(root / cfg["runs"])
     grouped, now = current_first(cfg, group_runs(runs))
     current_fs = with_addons(first.get(json_digest(cfg["eval"])),
                              [first.get(json_digest(drv.addon_cfg(cfg, a)["eval"])) for a in cfg.get("eval_addons") or []])
@@ -639,7 +670,7 @@ def render(cfg: dict, root: Path) -> tuple[str, dict]:
                 verdicts.append(paper_verdict(f"{grid}, first stage {stage}", setups, stage, pairs, tests, fixed,
                                               len(next(g for g in cfg["grids"] if g["name"] == grid)["seeds"])))
             lines += ["", recall_line(fs, stage, pairs, settings.get("rerank_k") or settings["eval"]["top_k"]), ""]
-        for extra in (stuck_runs(setups), still_rising(setups), costs(setups)):
+        for extra in (stuck_runs(setups), probe_lines(grid, dg, probes), still_rising(setups), costs(setups)):
             if extra:
                 lines += [extra, ""]
     if verdicts:

