@@ -437,8 +437,26 @@ def recall_line(first: dict | None, stage: str, pairs: list[str], k: int | None)
 
 def counts(rec: dict) -> bool:
     """Whether a run is data: one that never left its starting point (`left_prior` false) is a bug to fix, and
-    stays out of every mean, test and bar (None, "cannot tell", counts)."""
-    return rec.get("left_prior") is not False
+    stays out of every mean, test and bar (None, "cannot tell", counts) -- unless a probe of its cell showed that
+    it learns its own training pairs (`_learned_by_probe`): then staying put on DE->EN is its result, not a bug."""
+    return rec.get("left_prior") is not False or bool(rec.get("_learned_by_probe"))
+
+
+def probe_learned(probe: dict) -> list[str]:
+    """The probe's pairs whose dev RR@10 rose at least `BASE_GAIN` above step 0 (the run's own level to leave)."""
+    return [pair for pair, c in probe["dev_curves"].items() if c and c[0][0] == 0 and c[-1][1] >= c[0][1] + BASE_GAIN]
+
+
+def mark_probed_runs(runs: list[dict], probes: list[dict]) -> None:
+    """A run that stayed at its base on the dev curve counts when a probe of the same cell (grid settings, setup,
+    seed) learned one of its pairs: e.g. translate-train, trained on German/French/Italian pairs only."""
+    for run in runs:
+        if run.get("left_prior") is not False:
+            continue
+        probe = next((p for p in probes if (p["grid"], p["grid_digest"], p["setup"], p["seed"])
+                      == (run["grid"], run["digest"], run["setup"], run["seed"]) and probe_learned(p)), None)
+        if probe is not None:
+            run["_learned_by_probe"] = probe_learned(probe)
 
 
 def run_labels(runs: list[dict]) -> str:
@@ -455,13 +473,19 @@ def named_runs(runs: list[dict]) -> str:
 def stuck_runs(setups: dict) -> str:
     """Runs that never left their starting point are kept out of every mean and test (issue #14: a bug to fix,
     not a data point), and named here so they cannot be overlooked."""
+    probed = [r for rs in setups.values() for r in rs if r.get("_learned_by_probe")]
+    kept = (f"**In the tables although their DE→EN dev curve stayed at the base model's level: {named_runs(probed)}.** "
+            "A probe of the same cell (below) learned its own training pairs ("
+            + ", ".join(sorted({p for r in probed for p in r["_learned_by_probe"]}))
+            + "): the run trains, so its scores are data, not a bug's output." if probed else "")
     stuck = [r for rs in setups.values() for r in rs if not counts(r)]
     if not stuck:
-        return ""
+        return kept
     why = ("training loss still at the label prior" if stuck[0]["objective"] == "cross-encoder" else
            f"dev RR@10 not {100 * BASE_GAIN:.0f} point above the base model's")
     return (f"**Not in the tables: {len(stuck)} run(s) that never left their starting point** ({why}; a bug to "
-            f"fix, not a data point): {named_runs(stuck)}. Their records stay committed for the diagnosis.")
+            f"fix, not a data point): {named_runs(stuck)}. Their records stay committed for the diagnosis."
+            + (f"\n\n{kept}" if kept else ""))
 
 
 PLATEAU = 0.02  # a dev curve whose last point is more than 2 RR@10 points above the one before is still rising
@@ -614,6 +638,7 @@ def render(cfg: dict, root: Path) -> tuple[str, dict]:
 
     runs, first, cost_recs, bases = load_runs(root / cfg["runs"])
     probes = load_probes(root / cfg["runs"])
+    mark_probed_runs(runs, probes)
     grouped, now = current_first(cfg, group_runs(runs))
     current_fs = with_addons(first.get(json_digest(cfg["eval"])),
                              [first.get(json_digest(drv.addon_cfg(cfg, a)["eval"])) for a in cfg.get("eval_addons") or []])

@@ -581,3 +581,38 @@ def test_a_probe_scores_each_language_pair_and_the_report_quotes_it_beside_its_g
     assert line.startswith("**Probes:") and "translate-train s1: de-de " in line
     assert " → ".join(f"{100 * v:.1f}" for _, v in c) in line
     assert rep.probe_lines("mini-bi", "0" * 10, rep.load_probes(tmp_path / "runs")) == ""  # other settings
+
+
+def test_a_run_stuck_on_the_dev_curve_counts_only_when_its_probe_learned_its_own_pairs(tmp_path):
+    """translate-train trains on German/French/Italian pairs: a flat DE->EN dev curve alone is no proof of a bug.
+    Without a probe the run stays out of the tables; with a probe of the same cell whose de-de curve rose, it is a
+    row; a probe that learned nothing changes nothing."""
+    cfg = _cfg(tmp_path)
+    bi = cfg["grids"][0]  # (a cross-encoder grid: the synthetic scores are its first stages')
+    bi["setups"] = [*CORE_SETUPS, "translate-train"]
+    scores = _synthetic_scores(cfg, seed=3, high=0.8)
+    for seed in (1, 2):
+        _record(cfg, bi, "zero-shot", seed, scores(0.0))
+    tt = _record(cfg, bi, "translate-train", 1, scores(0.04))
+    rec = json.loads(tt.read_text())
+    rec.update(dev_curve=[[0, 0.55], [100, 0.54]], left_prior=False)
+    tt.write_text(json.dumps(rec))
+
+    def probe(de_de_end: float) -> None:
+        path = tmp_path / "runs" / "probe" / "p.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({
+            "schema": 2, "kind": "probe", "grid": bi["name"], "setup": "translate-train", "seed": 1,
+            "grid_digest": rec["digest"], "digest": "x", "steps": 100, "dev_queries_per_pair": 100,
+            "dev_curves": {"de-de": [[0, 0.58], [100, de_de_end]], "de-en": [[0, 0.57], [100, 0.55]]}}))
+
+    text, _ = rep.render(cfg, tmp_path)
+    assert "| translate-train |" not in text and "never left their starting point**" in text
+    probe(0.585)  # +0.5: not learned
+    text, _ = rep.render(cfg, tmp_path)
+    assert "| translate-train |" not in text and "translate-train s1: de-de 58.0 → 58.5 (+0.5)" in text
+    probe(0.72)
+    text, _ = rep.render(cfg, tmp_path)
+    assert "| translate-train | 1 |" in text and "never left their starting point" not in text
+    assert "In the tables although their DE→EN dev curve stayed at the base model's level: translate-train s1" in text
+    assert "learned its own training pairs (de-de)" in text and "de-de 58.0 → 72.0 (+14.0); de-en 57.0 → 55.0 (-2.0)" in text
