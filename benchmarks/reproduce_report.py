@@ -10,6 +10,7 @@ usage: python benchmarks/reproduce_report.py [--config configs/reproduce/offline
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import statistics
@@ -509,7 +510,9 @@ def costs(setups: dict) -> str:
     ev = [r["eval_seconds"] for r in runs]
     pps = [r["pairs_per_second"] for r in runs if r.get("pairs_per_second")]
     learned = [r["left_prior"] for r in runs if r.get("left_prior") is not None]
-    text = (f"Cost per run, measured ({runs[0]['machine']}, shared with other jobs): training median "
+    machines = collections.Counter(r["machine"] for r in runs)
+    where = "; ".join(m + (f": {n} runs" if len(machines) > 1 else "") for m, n in machines.items())
+    text = (f"Cost per run, measured ({where}; shared with other jobs): training median "
             f"{statistics.median(tr) / 60:.1f} min ({statistics.median(pps):.1f} pairs/s), evaluation median "
             f"{statistics.median(ev) / 60:.1f} min.") if pps else ""
     if learned and runs[0]["objective"] == "cross-encoder":

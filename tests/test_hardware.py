@@ -17,3 +17,11 @@ def test_the_answer_matches_torchs_own_probe():
     import torch
 
     assert hw.cpu_bf16_native() == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def test_the_kernel_level_names_amx_where_torch_sees_it():
+    import torch
+
+    level = hw.cpu_capability()
+    assert level.startswith(torch.backends.cpu.get_cpu_capability())
+    assert level.endswith(", AMX") == bool(torch.cpu._is_amx_tile_supported())

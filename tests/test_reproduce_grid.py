@@ -105,7 +105,7 @@ def test_bf16_cells_are_skipped_on_a_cpu_without_native_bf16(tmp_path, capsys, m
     monkeypatch.setattr(csir.hardware, "cpu_bf16_native", lambda: False)
     drv.main(["--config", str(cfg_file), "--plan", "--seeds", "1"])
     out = capsys.readouterr().out
-    assert re.search(r"skipping 6 cell\(s\) of me5-bi, me5-ce here: .*bf16 autocast, and this CPU \(\w+\) has no "
+    assert re.search(r"skipping 6 cell\(s\) of me5-bi, me5-ce here: .*bf16 autocast, and this CPU \([\w, ]+\) has no "
                      r"native bfloat16 kernels.*--allow-slow-bf16", out)
     assert re.search(r"  me5-ce zero-shot seed 1 -> \S+  \(skipped here: bf16\)", out)
     assert re.search(r"  minilm-bi zero-shot seed 1 -> \S+\n", out)  # fp32 grids still run here
