@@ -511,7 +511,7 @@ def costs(setups: dict) -> str:
     pps = [r["pairs_per_second"] for r in runs if r.get("pairs_per_second")]
     learned = [r["left_prior"] for r in runs if r.get("left_prior") is not None]
     machines = collections.Counter(r["machine"] for r in runs)
-    where = "; ".join(m + (f": {n} runs" if len(machines) > 1 else "") for m, n in machines.items())
+    where = "; ".join(m + (f": {n} run{'s' if n > 1 else ''}" if len(machines) > 1 else "") for m, n in machines.items())
     text = (f"Cost per run, measured ({where}; shared with other jobs): training median "
             f"{statistics.median(tr) / 60:.1f} min ({statistics.median(pps):.1f} pairs/s), evaluation median "
             f"{statistics.median(ev) / 60:.1f} min.") if pps else ""
