@@ -451,13 +451,25 @@ def run_cell(cfg: dict, grid: dict, setup: str, seed: int, evalsets: dict[str, P
 # ---------------------------------------------------------------- main
 
 
+def add_config_args(ap) -> None:
+    """--config, --ddtp-dir, --dict-dir: how every reproduction script finds its config and its sources."""
+    ap.add_argument("--config", default=str(ROOT / "configs" / "reproduce" / "offline.yaml"))
+    ap.add_argument("--ddtp-dir")
+    ap.add_argument("--dict-dir")
+
+
+def config_from_args(args) -> dict:
+    """The config named by `add_config_args`' arguments, with the source folders they give (None: fetched)."""
+    cfg = load_config(args.config)
+    cfg["ddtp_dir"], cfg["dict_dir"] = args.ddtp_dir, args.dict_dir
+    return cfg
+
+
 def main(argv=None) -> None:
     from csir.argparser import CsirArgumentParser
 
     ap = CsirArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default=str(ROOT / "configs" / "reproduce" / "offline.yaml"))
-    ap.add_argument("--ddtp-dir")
-    ap.add_argument("--dict-dir")
+    add_config_args(ap)
     ap.add_argument("--grids", help="only these grids (comma-separated names)")
     ap.add_argument("--setups")
     ap.add_argument("--seeds")
@@ -476,8 +488,7 @@ def main(argv=None) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
-    cfg["ddtp_dir"], cfg["dict_dir"] = args.ddtp_dir, args.dict_dir
+    cfg = config_from_args(args)
     split = lambda s: [x for x in s.split(",") if x] if s else None  # noqa: E731
     cells = planned_cells(cfg, split(args.grids), split(args.setups),
                           [int(s) for s in split(args.seeds)] if args.seeds else None)

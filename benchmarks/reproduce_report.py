@@ -454,10 +454,11 @@ def mark_probed_runs(runs: list[dict], probes: list[dict]) -> None:
     for run in runs:
         if run.get("left_prior") is not False:
             continue
-        probe = next((p for p in probes if (p["grid"], p["grid_digest"], p["setup"], p["seed"])
-                      == (run["grid"], run["digest"], run["setup"], run["seed"]) and probe_learned(p)), None)
-        if probe is not None:
-            run["_learned_by_probe"] = probe_learned(probe)
+        learned = next((pairs for p in probes if (p["grid"], p["grid_digest"], p["setup"], p["seed"])
+                        == (run["grid"], run["digest"], run["setup"], run["seed"]) and (pairs := probe_learned(p))),
+                       None)
+        if learned:
+            run["_learned_by_probe"] = learned
 
 
 def run_labels(runs: list[dict]) -> str:

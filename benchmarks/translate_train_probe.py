@@ -51,12 +51,9 @@ def probe_dev_set(cfg: dict, data: Path, pairs: list[str]) -> Path:
     if not (path / "build_manifest.json").exists():
         ddtp, _ = ro.sources(cfg)
         langs = sorted({x for p in pairs for x in p.split("-")})
-        tmp = path.with_name(path.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        build_ddtp_evalset(ddtp, tmp, EvalsetConfig(langs=langs, top_k=d.get("dev_top_k", 20),
+        build_ddtp_evalset(ddtp, path, EvalsetConfig(langs=langs, top_k=d.get("dev_top_k", 20),
                                                     max_queries=d["dev_queries"], seed=1),
                            [parse_pair(p) for p in pairs], dev_exclude=training_queries(data))
-        tmp.rename(path)
     return path
 
 
@@ -64,12 +61,12 @@ def probe_path(cfg: dict, grid: dict, setup: str, seed: int, settings: dict) -> 
     return ROOT / cfg["runs"] / "probe" / f"{grid['name']}-{setup}-s{seed}-{ro.digest(settings)}.json"
 
 
-def pair_curves(model: Path, pairs: list[str]) -> dict[str, list]:
-    """{pair: [[step, RR@10], ...]} from the run's per-subset dev scores (subsets are MTEB names: `deu-eng`)."""
+def pair_curves(model: Path, state: dict, pairs: list[str]) -> dict[str, list]:
+    """{pair: [[step, RR@10], ...]} from the run's per-subset dev scores in its trainer `state` (subsets are MTEB
+    names: `deu-eng`)."""
     from builders.evalsets.tasks import parse_pair
 
     subsets = {parse_pair(p).subset: p for p in pairs}
-    state = json.loads((model / "trainer_state.json").read_text())
     out: dict[str, list] = {}
     for point in state.get("dev_curve", []):
         for key, value in point.get("metrics", {}).items():
@@ -86,9 +83,7 @@ def main(argv=None) -> None:
     from csir.argparser import CsirArgumentParser
 
     ap = CsirArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default=str(ROOT / "configs" / "reproduce" / "offline.yaml"))
-    ap.add_argument("--ddtp-dir")
-    ap.add_argument("--dict-dir")
+    ro.add_config_args(ap)
     ap.add_argument("--grid", default="minilm-bi")
     ap.add_argument("--setups", default="translate-train,zero-shot")
     ap.add_argument("--seeds", default="1")
@@ -96,8 +91,7 @@ def main(argv=None) -> None:
     ap.add_argument("--eval-steps", type=int, default=50)
     ap.add_argument("--pairs", default="de-de,de-en")
     args = ap.parse_args(argv)
-    cfg = ro.load_config(args.config)
-    cfg["ddtp_dir"], cfg["dict_dir"] = args.ddtp_dir, args.dict_dir
+    cfg = ro.config_from_args(args)
     grid = next((g for g in cfg["grids"] if g["name"] == args.grid), None)
     if grid is None:
         ap.error(f"--grid: no grid named {args.grid!r} in {args.config}")
@@ -106,9 +100,10 @@ def main(argv=None) -> None:
                                     "eval_at_start": True}}
     data = ro.training_data(cfg, setups)
     dev = probe_dev_set(cfg, data, pairs)
+    settings = {"cell": ro.cell_settings(cfg, probe_grid), "probe_pairs": pairs}
+    grid_digest = ro.digest(ro.cell_settings(cfg, grid))
     for seed in [int(s) for s in args.seeds.split(",")]:
         for setup in setups:
-            settings = {"cell": ro.cell_settings(cfg, probe_grid), "probe_pairs": pairs}
             out = probe_path(cfg, grid, setup, seed, settings)
             if out.exists():
                 print(f"probe: {ro.rel(out)} is committed; skipping")
@@ -118,11 +113,11 @@ def main(argv=None) -> None:
             train_s = ro.train(cfg, probe_grid, setup, seed, data, dev, model)
             commit, dirty = ro.code_commit()
             loss, _ = ro.curves(model)
+            state = json.loads((model / "trainer_state.json").read_text())
             rec = {"schema": ro.SCHEMA, "kind": "probe", "grid": grid["name"], "setup": setup, "seed": seed,
-                   "grid_digest": ro.digest(ro.cell_settings(cfg, grid)), "digest": ro.digest(settings),
+                   "grid_digest": grid_digest, "digest": ro.digest(settings),
                    "settings": settings, "dev_queries_per_pair": cfg["data"]["dev_queries"],
-                   "steps": json.loads((model / "trainer_state.json").read_text()).get("global_step"),
-                   "dev_curves": pair_curves(model, pairs), "loss_curve": loss, "train_seconds": round(train_s, 1),
+                   "steps": state.get("global_step"), "dev_curves": pair_curves(model, state, pairs), "loss_curve": loss, "train_seconds": round(train_s, 1),
                    "code_commit": commit, "code_dirty": dirty, "machine": ro.machine(),
                    "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
             out.parent.mkdir(parents=True, exist_ok=True)
