@@ -513,6 +513,22 @@ def still_rising(setups: dict) -> str:
             f"cells mean what they should): {named_runs(rising)}.")
 
 
+def past_peak(setups: dict) -> str:
+    """Runs whose dev curve ended more than `PLATEAU` below its best point: trained past their peak on the dev
+    pair. In the tables (the configured fixed-step method, as the paper's), but named, since the last checkpoint
+    is what the test scores."""
+    fell = [r for rs in setups.values() for r in rs if counts(r) and len(r["dev_curve"]) >= 2
+            and max(v for _, v in r["dev_curve"]) - r["dev_curve"][-1][1] > PLATEAU]
+    if not fell:
+        return ""
+    peaks = ", ".join(f"{r['setup']} s{r['seed']} {fmt(max(v for _, v in r['dev_curve']))} at step "
+                      f"{max(r['dev_curve'], key=lambda p: p[1])[0]} -> {fmt(r['dev_curve'][-1][1])} at step "
+                      f"{r['dev_curve'][-1][0]}" for r in fell)
+    return (f"**Past their peak: {len(fell)} run(s) whose dev curve ended more than {100 * PLATEAU:.0f} points "
+            f"below its best point** (the test scores the last checkpoint, as the paper's fixed schedule; dev RR@10 "
+            f"best -> last): {peaks}.")
+
+
 def costs(setups: dict) -> str:
     runs = [r for rs in setups.values() for r in rs]
     tr = [r["train_seconds"] for r in runs]
@@ -707,7 +723,8 @@ def render(cfg: dict, root: Path) -> tuple[str, dict]:
                 verdicts.append(paper_verdict(f"{grid}, first stage {stage}", setups, stage, pairs, tests, fixed,
                                               len(next(g for g in cfg["grids"] if g["name"] == grid)["seeds"])))
             lines += ["", recall_line(fs, stage, pairs, settings.get("rerank_k") or settings["eval"]["top_k"]), ""]
-        for extra in (stuck_runs(setups), probe_lines(grid, dg, probes), still_rising(setups), costs(setups)):
+        for extra in (stuck_runs(setups), probe_lines(grid, dg, probes), still_rising(setups), past_peak(setups),
+                      costs(setups)):
             if extra:
                 lines += [extra, ""]
     if verdicts:

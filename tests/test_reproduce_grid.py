@@ -621,3 +621,18 @@ def test_a_run_stuck_on_the_dev_curve_counts_only_when_its_probe_learned_its_own
     assert "| translate-train | 1 |" in text and "never left their starting point" not in text
     assert "In the tables although their DE→EN dev curve stayed at the base model's level: translate-train s1" in text
     assert "learned its own training pairs (de-de)" in text and "de-de 58.0 → 72.0 (+14.0); de-en 57.0 → 55.0 (-2.0)" in text
+
+
+def test_runs_past_their_dev_peak_are_named_with_best_and_last_points():
+    def run(setup, seed, curve, left_prior=True):
+        return {"setup": setup, "seed": seed, "left_prior": left_prior, "dev_curve": curve}
+
+    setups = {"zero-shot": [run("zero-shot", 1, [[0, 0.24], [400, 0.633], [700, 0.531]]),
+                            run("zero-shot", 2, [[0, 0.24], [400, 0.60], [700, 0.59]]),  # within 2 points: a plateau
+                            run("zero-shot", 3, [[0, 0.24], [400, 0.70], [700, 0.40]], left_prior=False)],  # not data
+              "bl-cs-p0.5-de-en": [run("bl-cs-p0.5-de-en", 1, [[0, 0.24], [400, 0.60], [700, 0.66]])]}
+    text = rep.past_peak(setups)
+    assert text.startswith("**Past their peak: 1 run(s) whose dev curve ended more than 2 points below its best")
+    assert "zero-shot s1 63.3 at step 400 -> 53.1 at step 700." in text
+    assert "s2" not in text and "s3" not in text and "bl-cs" not in text
+    assert rep.past_peak({"zero-shot": setups["bl-cs-p0.5-de-en"]}) == ""
