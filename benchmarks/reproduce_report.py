@@ -800,7 +800,8 @@ def plot(grouped: dict, path: Path, first: dict | None = None) -> None:
             ax.bar([i + (k - (len(setups) - 1) / 2) * width for i in range(len(pairs))],
                    [statistics.fmean(v) if v else 0 for v in vals], width,
                    yerr=[statistics.stdev(v) if len(v) > 1 else 0 for v in vals], capsize=2, color=color[setup],
-                   label=f"{setup} ({len(recs)} seed{'s' if len(recs) > 1 else ''})")
+                   label=f"{setup} ({len(recs)} seed{'s' if len(recs) != 1 else ''}"
+                   + (", runs kept out" if not recs else "") + ")")
         ax.set_xticks(range(len(pairs)), pairs)
         ax.set_ylabel("MRR@10 x 100")
         ax.set_title(f"{grid} ({dg}): first stage {stage}", fontsize=9)
