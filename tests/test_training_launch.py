@@ -58,5 +58,9 @@ def test_plain_accelerate_launch_says_what_its_traceback_is(tmp_path):
                         str(cfg)], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 1
-    ours = [line for line in r.stderr.splitlines() if line.startswith("training:")]
+    lines = r.stderr.splitlines()  # the child's own lines, then the launcher's traceback (accelerate >= 1.16
+    # repeats the child's stderr inside it, as a RuntimeError's message)
+    end = next((i for i, line in enumerate(lines) if line.startswith(("Traceback", "RuntimeError:"))), len(lines))
+    assert end < len(lines), r.stderr
+    ours = [line for line in lines[:end] if line.startswith("training:")]
     assert len(ours) == 2 and "no_such_field" in ours[0] and "python -m training.launch" in ours[1], r.stderr

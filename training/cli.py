@@ -86,6 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     except CsirError as exc:
         print(f"training: error: {exc}", file=sys.stderr)
         if _under_plain_accelerate_launch():
-            print("training: (the traceback `accelerate launch` prints next only reports this exit status; "
-                  "`python -m training.launch [launch options] -- ARGS` ends without it)", file=sys.stderr)
+            print("training: (the traceback `accelerate launch` prints next is its launcher's and only reports this "
+                  "failure; `python -m training.launch [launch options] -- ARGS` ends without it)", file=sys.stderr)
         return exc.exit_code
