@@ -501,11 +501,15 @@ def stuck_runs(setups: dict) -> str:
 PLATEAU = 0.02  # a dev curve whose last point is more than 2 RR@10 points above the one before is still rising
 
 
+def curved_runs(setups: dict) -> list[dict]:
+    """The runs in the tables whose dev curve has at least two points: what the plateau and peak checks read."""
+    return [r for rs in setups.values() for r in rs if counts(r) and len(r["dev_curve"]) >= 2]
+
+
 def still_rising(setups: dict) -> str:
     """Runs whose dev curve was still rising at the last step: in the tables (they are the configured method's
     seed variance), but named, because issue #14 asks every run to reach its plateau."""
-    rising = [r for rs in setups.values() for r in rs if counts(r)
-              and len(r["dev_curve"]) >= 2 and r["dev_curve"][-1][1] - r["dev_curve"][-2][1] > PLATEAU]
+    rising = [r for r in curved_runs(setups) if r["dev_curve"][-1][1] - r["dev_curve"][-2][1] > PLATEAU]
     if not rising:
         return ""
     return (f"**Not at a plateau: {len(rising)} run(s) whose dev curve still rose by more than "
@@ -517,16 +521,15 @@ def past_peak(setups: dict) -> str:
     """Runs whose dev curve ended more than `PLATEAU` below its best point: trained past their peak on the dev
     pair. In the tables (the configured fixed-step method, as the paper's), but named, since the last checkpoint
     is what the test scores."""
-    fell = [r for rs in setups.values() for r in rs if counts(r) and len(r["dev_curve"]) >= 2
-            and max(v for _, v in r["dev_curve"]) - r["dev_curve"][-1][1] > PLATEAU]
+    peaks = [(r, max(r["dev_curve"], key=lambda point: point[1])) for r in curved_runs(setups)]
+    fell = [(r, peak) for r, peak in peaks if peak[1] - r["dev_curve"][-1][1] > PLATEAU]
     if not fell:
         return ""
-    peaks = ", ".join(f"{r['setup']} s{r['seed']} {fmt(max(v for _, v in r['dev_curve']))} at step "
-                      f"{max(r['dev_curve'], key=lambda p: p[1])[0]} -> {fmt(r['dev_curve'][-1][1])} at step "
-                      f"{r['dev_curve'][-1][0]}" for r in fell)
+    named = ", ".join(f"{r['setup']} s{r['seed']} {fmt(value)} at step {step} -> {fmt(r['dev_curve'][-1][1])} at step "
+                      f"{r['dev_curve'][-1][0]}" for r, (step, value) in fell)
     return (f"**Past their peak: {len(fell)} run(s) whose dev curve ended more than {100 * PLATEAU:.0f} points "
             f"below its best point** (the test scores the last checkpoint, as the paper's fixed schedule; dev RR@10 "
-            f"best -> last): {peaks}.")
+            f"best -> last): {named}.")
 
 
 def costs(setups: dict) -> str:

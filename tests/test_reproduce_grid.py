@@ -149,13 +149,13 @@ def test_report_states_everything_and_uses_the_seed_aware_test(tmp_path):
         _record(cfg, ce, "bl-cs-p0.5-de-en", seed, scores([0.15, -0.08, -0.02][seed - 1]))  # one lucky seed
     prior = rep.prior_loss(ce["train"], cfg["data"]["negatives"])  # the grid's own loss (bce or listwise)
     stuck = _record(cfg, {**ce}, "zero-shot", 9, scores(-0.4), loss=(prior,) * 4)
-    assert json.loads(stuck.read_text())["left_prior"] is False
+    rec = json.loads(stuck.read_text())
+    assert rec["left_prior"] is False
     text, _ = rep.render(cfg, tmp_path)  # a stuck run is named, and kept out of every mean and test
     assert "**Not in the tables: 1 run(s) that never left their starting point** (training loss still at" in text
     line = next(x for x in text.splitlines() if x.startswith("**Not in the tables"))
-    rec = json.loads(stuck.read_text())  # its own test scores are shown beside its exclusion
     rr = rec["results"]["bm25-en"]["de-en"]["measures"]["RR@10"]
-    assert f"zero-shot s9: bm25-en de-en {100 * rr:.1f}, en-en " in line and "; bm25-pair de-en " in line
+    assert f"zero-shot s9: bm25-en de-en {100 * rr:.1f}, en-en " in line  # its own test scores, beside its exclusion and "; bm25-pair de-en " in line
     assert "zero-shot s9 (dev RR@10 50.0/60.0)" in text and "Runs whose training loss left the label prior: 9/10" in text
     assert "Not at a plateau: 9 run(s)" in text  # _record's dev curve: 50.0 -> 60.0 at its last step
     zs_row = next(line for line in text.splitlines() if line.startswith("| zero-shot | 3 |"))
