@@ -664,6 +664,34 @@ def first_stage_section(fs: dict | None) -> list[str]:
     return lines
 
 
+def cs_query_lines(root: Path, pattern: str | None) -> list[str]:
+    """The code-switched-query results of `benchmarks/codeswitched_queries.py` (#12), one line per model and seed:
+    measured apart from this grid (own models and budget), so the report cites them, it does not merge them."""
+    lines = []
+    for path in sorted(root.glob(pattern)) if pattern else []:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        cs = [s for s in rec["subsets"] if s != "eng-eng"]
+        st = rec["settings"]
+        for model, arms in rec["scores"].items():
+            if not {"English-trained", "code-switched-trained"} <= set(arms):
+                continue
+            en, sw = arms["English-trained"], arms["code-switched-trained"]
+            diffs = [100 * (sw[s] - en[s]) for s in cs]
+            lines.append(
+                f"- `{path.relative_to(root)}`, {model}, seed {st['seed']} ({st['train_queries']} training queries, "
+                f"{st['steps']} steps x {st['batch_size']}, {st['eval_queries']} EN-EN queries): clean queries "
+                f"{100 * en['eng-eng']:.1f} English-trained vs {100 * sw['eng-eng']:.1f} code-switched-trained; on "
+                f"its {len(cs)} code-switched query subsets, code-switched-trained minus English-trained: "
+                f"{statistics.mean(diffs):+.1f} on average ({min(diffs):+.1f} to {max(diffs):+.1f}).")
+    if not lines:
+        return []
+    return ["## Code-switched queries (#12): measured apart from this grid", "",
+            "English queries with words switched to German or French (`csir evalset codeswitch-queries`), searched "
+            "by bi-encoders trained on English or on ML-CS data: a smaller, separate experiment "
+            "(`benchmarks/codeswitched_queries.py`, dense search, one seed per file), not on this grid's models; "
+            "RR@10 x 100, no significance claimed.", ""] + lines + [""]
+
+
 def render(cfg: dict, root: Path) -> tuple[str, dict]:
     import reproduce_offline as drv
 
@@ -738,6 +766,7 @@ def render(cfg: dict, root: Path) -> tuple[str, dict]:
                   "on fewer seeds than the grid asks for says so.", ""]
         lines += [line for v in verdicts for line in v]
     n_q = next(iter(next(iter(current_fs["results"].values())).values()))["num_queries"] if current_fs else None
+    lines += cs_query_lines(root, cfg.get("codeswitched_queries"))
     lines += ["## Cells not run yet, and what they cost", ""] + (missing_cells(cfg, runs, cost_recs, n_q) or ["- none"])
     lines += ["", "Cost measurements (committed by `--measure-cost`):", ""] + (cost_lines(cost_recs) or ["- none"])
     lines += [""]

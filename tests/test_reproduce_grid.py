@@ -636,3 +636,22 @@ def test_runs_past_their_dev_peak_are_named_with_best_and_last_points():
     assert "zero-shot s1 63.3 at step 400 -> 53.1 at step 700." in text
     assert "s2" not in text and "s3" not in text and "bl-cs" not in text
     assert rep.past_peak({"zero-shot": setups["bl-cs-p0.5-de-en"]}) == ""
+
+
+def test_report_cites_codeswitched_query_results(tmp_path):
+    """#12's separate results are cited (per model and seed, the code-switched-trained minus English-trained delta
+    on the code-switched subsets, from the JSON's own numbers); without such files the section is absent."""
+    cfg = _cfg(tmp_path)
+    cfg["codeswitched_queries"] = "csq*.json"
+    assert "Code-switched queries" not in rep.render(cfg, tmp_path)[0]
+    scores = {"eng-eng": 0.90, "eng-eng-cs-deu-p1": 0.50, "eng-eng-cs-fra-p1": 0.80}
+    rec = {"subsets": list(scores), "settings": {"seed": 7, "train_queries": 20, "steps": 5, "batch_size": 4,
+                                                  "eval_queries": 10},
+           "scores": {"tiny": {"base (no fine-tuning)": scores, "English-trained": scores,
+                               "code-switched-trained": {**scores, "eng-eng-cs-deu-p1": 0.56, "eng-eng-cs-fra-p1": 0.79}}}}
+    (tmp_path / "csq-s7.json").write_text(json.dumps(rec))
+    text = rep.render(cfg, tmp_path)[0]
+    assert "## Code-switched queries (#12): measured apart from this grid" in text
+    assert ("`csq-s7.json`, tiny, seed 7 (20 training queries, 5 steps x 4, 10 EN-EN queries): clean queries 90.0 "
+            "English-trained vs 90.0 code-switched-trained; on its 2 code-switched query subsets, code-switched-trained "
+            "minus English-trained: +2.5 on average (-1.0 to +6.0).") in text
